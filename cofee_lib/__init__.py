@@ -1,0 +1,2 @@
+"""CoFEE reproduction kit."""
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""One module per ``cofee`` subcommand; see :mod:`cofee_lib.cli`."""
