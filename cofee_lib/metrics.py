@@ -43,12 +43,19 @@ def evaluate_records(gold_records: list[dict], pred_records: list[dict]) -> dict
     """Score predicted records against gold records, paired by ``id``.
 
     Every gold id must have a prediction (a record with no spans is fine);
-    predictions for ids that are not in gold are an error.
+    predictions for ids that are not in gold, and duplicate ids on either
+    side, are an error.
     """
     pred_by_id = {}
     for rec in pred_records:
+        if rec["id"] in pred_by_id:
+            raise CofeeError(f"predictions have a duplicate id {rec['id']!r}; each sentence must be predicted once")
         pred_by_id[rec["id"]] = rec
     gold_ids = [rec["id"] for rec in gold_records]
+    if len(set(gold_ids)) != len(gold_ids):
+        seen = set()
+        dup = next(i for i in gold_ids if i in seen or seen.add(i))
+        raise CofeeError(f"gold has a duplicate id {dup!r}; sentence ids must be unique")
     missing = [i for i in gold_ids if i not in pred_by_id]
     if missing:
         raise CofeeError(f"{len(missing)} gold sentences have no prediction (first: {missing[0]!r})")

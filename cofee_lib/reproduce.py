@@ -1,0 +1,121 @@
+"""Run the numbered notebooks headlessly with papermill: the batch reproduction.
+
+``run_notebooks(preset="default")`` executes ``notebooks/NN_*.ipynb`` in order.
+Every notebook has one cell tagged ``parameters``; the runner passes
+``preset``, ``results_dir``, ``figures_dir`` and ``work_dir`` plus any
+overrides (papermill's ``-p name value`` semantics). Executed copies are
+saved under ``<results_dir>/notebooks/``; wall time per notebook goes to
+``<results_dir>/timings.json``. A failing cell stops the batch with the
+notebook and the cell named.
+
+Where things go, by preset:
+
+* ``default``: ``results/`` and ``figures/`` (what the repository ships),
+  intermediate files (corpora, checkpoints) in ``work/default/``.
+* any other preset: ``results/<preset>/``, ``figures/<preset>/``,
+  ``work/<preset>/``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+from .errors import CofeeError, atomic_open
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def repo_root() -> Path:
+    """The checkout the kit runs from (where ``notebooks/`` lives)."""
+    here = Path(__file__).resolve().parents[1]
+    if (here / "notebooks").is_dir():
+        return here
+    cwd = Path.cwd()
+    if (cwd / "notebooks").is_dir():
+        return cwd
+    raise CofeeError("cannot find the notebooks/ folder: run from a checkout of the kit")
+
+
+def list_notebooks(root: Path | None = None, only: list[str] | None = None) -> list[Path]:
+    """Numbered notebooks in order; ``only`` keeps those whose number or name matches."""
+    root = root or repo_root()
+    books = sorted(p for p in (root / "notebooks").iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        wanted = [str(o) for o in only]
+        books = [p for p in books if any(p.name.startswith(w.zfill(2) + "_") or p.stem == w or p.name == w for w in wanted)]
+        if not books:
+            raise CofeeError(f"no notebook matches {' '.join(wanted)} (have: {', '.join(p.name for p in list_notebooks(root))})")
+    return books
+
+
+def output_dirs(preset: str, root: Path | None = None) -> dict:
+    """``results_dir``, ``figures_dir`` and ``work_dir`` for a preset (absolute paths)."""
+    root = root or repo_root()
+    if preset == "default":
+        return {"results_dir": str(root / "results"), "figures_dir": str(root / "figures"),
+                "work_dir": str(root / "work" / "default")}
+    return {"results_dir": str(root / "results" / preset), "figures_dir": str(root / "figures" / preset),
+            "work_dir": str(root / "work" / preset)}
+
+
+def parse_overrides(pairs: list[list[str]] | None) -> dict:
+    """``[["name", "value"], ...]`` -> dict; values are parsed as JSON when they parse (numbers, lists)."""
+    out = {}
+    for name, value in pairs or []:
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+def run_notebooks(preset: str = "default", only: list[str] | None = None, overrides: dict | None = None,
+                  dirs: dict | None = None, kernel_name: str | None = None, log_output: bool = False) -> dict:
+    """Execute the notebooks in order; return ``{notebook: seconds}``.
+
+    Raises :class:`CofeeError` naming the notebook and the failing cell.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    root = repo_root()
+    dirs = dict(dirs or output_dirs(preset, root))
+    for d in dirs.values():
+        Path(d).mkdir(parents=True, exist_ok=True)
+    executed_dir = Path(dirs["results_dir"]) / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    timings_path = Path(dirs["results_dir"]) / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    params = {"preset": preset, **dirs, **(overrides or {})}
+    env_before = os.environ.get("COFEE_PRESET")
+    os.environ["COFEE_PRESET"] = preset
+    ran = {}
+    try:
+        for book in list_notebooks(root, only):
+            print(f"[cofee reproduce] {book.name} (preset {preset})", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            try:
+                pm.execute_notebook(str(book), str(executed_dir / book.name), parameters=params,
+                                    cwd=str(book.parent), kernel_name=kernel_name, progress_bar=True,
+                                    log_output=log_output)
+            except PapermillExecutionError as exc:
+                raise CofeeError(f"notebook {book.name} failed in cell {exc.exec_count} "
+                                 f"({exc.ename}: {exc.evalue}); executed copy: {executed_dir / book.name}") from None
+            seconds = time.perf_counter() - start
+            ran[book.name] = round(seconds, 1)
+            timings[book.name] = {"seconds": round(seconds, 1), "preset": preset,
+                                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                  "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}"}
+            with atomic_open(timings_path) as fh:
+                json.dump(timings, fh, indent=2)
+    finally:
+        if env_before is None:
+            os.environ.pop("COFEE_PRESET", None)
+        else:
+            os.environ["COFEE_PRESET"] = env_before
+    return ran

