@@ -164,6 +164,10 @@ def _source_records(name: str, progress: bool) -> list[dict]:
     from .sources import fetch
 
     path = fetch(dataset_info(name).source, progress=progress)
+    if progress:
+        import sys
+
+        print(f"cofee: reading {name} from {path}", file=sys.stderr, flush=True)
     if name == "wnut16":
         return map_types(read_conll(path, scheme="iob2", id_prefix="wnut16"), "wnut16", path)
     if name == "msra":
@@ -379,7 +383,8 @@ def load_dataset(name: str, split: str, *, split_file=None, progress: bool = Tru
     """Records of one split (``train``/``dev``/``test``) of ``conll2003``, ``wnut16`` or ``msra``.
 
     Fetches the source if needed (see :mod:`cofee_lib.sources`). ``split_file``
-    overrides the recorded split (``resources/splits/<name>.json``).
+    overrides the recorded split of ``wnut16`` / ``msra``
+    (``resources/splits/<name>.json``); CoNLL-2003 has official split files.
     """
     _check_split(name, split)
     return load_splits(name, [split], split_file=split_file, progress=progress)[split]

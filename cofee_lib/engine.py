@@ -325,13 +325,34 @@ def padding_fraction(batches: list[list[int]], lengths: list[int]) -> float:
     return 1.0 - useful / total if total else 0.0
 
 
-def linear_schedule(warmup_steps: int, total_steps: int):
-    """lr multiplier: linear warm-up from 0 to 1, then linear decay to 0 at ``total_steps``."""
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return float(step + 1) / float(max(1, warmup_steps + 1)) if warmup_steps else 1.0
-        return max(0.0, float(total_steps - step) / float(max(1, total_steps - warmup_steps)))
-    return factor
+class LinearSchedule:
+    """lr multiplier for ``LambdaLR``: linear warm-up from 0 to 1 over ``warmup_steps``, then
+    linear decay to 0 at ``total_steps``.
+
+    When a hook changes the number of training features, :meth:`replan` keeps
+    the current multiplier and decays linearly from it to 0 over the new number
+    of remaining steps. A callable object (not a closure), so ``LambdaLR``
+    saves its state in checkpoints.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int):
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+        self.anchor = None  # (step, multiplier) where a replanned decay starts
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return float(step + 1) / float(self.warmup_steps + 1)
+        if self.anchor is not None and step >= self.anchor[0]:
+            start, factor = self.anchor
+            return max(0.0, factor * float(self.total_steps - step) / float(max(1, self.total_steps - start)))
+        return max(0.0, float(self.total_steps - step) / float(max(1, self.total_steps - self.warmup_steps)))
+
+    def replan(self, step: int, total_steps: int) -> None:
+        """Decay from the multiplier at ``step`` to 0 at the new ``total_steps``."""
+        if step >= self.warmup_steps:
+            self.anchor = (int(step), self(step))
+        self.total_steps = int(total_steps)
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -592,16 +613,20 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
         raise CofeeError("the training records produced no features (empty sentences?)")
     lengths = [len(f["input_ids"]) for f in features]
     global_batch = config.batch_size * config.grad_accum * ctx.world_size
-    steps_per_epoch = len(make_batches(lengths, global_batch, 0, config.seed, config.bucketing,
-                                       config.bucket_chunk, ctx.world_size))
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    warmup_steps = int(math.ceil(config.warmup_ratio * total_steps))
+
+    def planned_steps(first_epoch: int, done: int) -> int:
+        """Optimizer steps at the end of the run if epochs ``first_epoch``.. use the current features."""
+        per_epoch = len(make_batches(lengths, global_batch, first_epoch, config.seed, config.bucketing,
+                                     config.bucket_chunk, ctx.world_size))
+        total = done + (config.epochs - first_epoch) * per_epoch
+        return min(total, config.max_steps) if config.max_steps else total
+
+    total_steps = planned_steps(0, 0)
+    schedule = LinearSchedule(int(math.ceil(config.warmup_ratio * total_steps)), total_steps)
 
     named = list(core.named_parameters()) + [(f"hook.{i}", p) for i, p in enumerate(hook_params)]
     optimizer = torch.optim.AdamW(_param_groups(named, config.weight_decay), lr=config.lr, eps=config.adam_eps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(warmup_steps, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     all_params = [p for _, p in named if p.requires_grad]
 
     # --- training state
@@ -613,7 +638,8 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     epoch_acc = {"loss": 0.0, "features": 0, "useful": 0, "seconds": 0.0, "steps": 0}
     if ckpt_state is not None:
         optimizer.load_state_dict(ckpt_state["optimizer"])
-        scheduler.load_state_dict(ckpt_state["extra"]["scheduler"])
+        scheduler.load_state_dict(ckpt_state["extra"]["scheduler"])  # restores the schedule's plan too
+        total_steps = schedule.total_steps
         epoch, position, global_step = ckpt_state["epoch"], ckpt_state["position"], ckpt_state["global_step"]
         order = ckpt_state["order"]
         best = ckpt_state["best"]
@@ -644,7 +670,7 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
             state = {"fingerprint": fingerprint, "fingerprint_parts": parts, "epoch": epoch, "position": position,
                      "global_step": global_step, "order": order, "best": best, "history": history,
                      "useful_total": useful_total, "train_seconds": train_seconds, "epoch_acc": epoch_acc,
-                     "total_steps": total_steps, "world_size": ctx.world_size}
+                     "total_steps": schedule.total_steps, "world_size": ctx.world_size}
             save_checkpoint(out_dir, model=core, optimizer=optimizer, scheduler=scheduler, hooks=hooks,
                             state=state, rng_per_rank=rng, records=records if records_changed else None)
         D.barrier(ctx)
@@ -654,7 +680,7 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     bar = tqdm(total=total_steps, initial=global_step, desc="train", unit="step", file=sys.stderr,
                disable=not (config.progress and ctx.is_main), dynamic_ncols=True)
     core.train()
-    stop = global_step >= total_steps
+    stop = bool(config.max_steps and global_step >= config.max_steps)
     while epoch < config.epochs and not stop:
         if order is None:
             order = make_batches(lengths, global_batch, epoch, config.seed, config.bucketing,
@@ -736,6 +762,11 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
             if not features:
                 raise CofeeError(f"epoch {epoch + 1}: the relabelled records produced no features")
             lengths = [len(f["input_ids"]) for f in features]
+            if epoch + 1 < config.epochs and not stop:
+                total_steps = planned_steps(epoch + 1, global_step)
+                if total_steps != schedule.total_steps:
+                    schedule.replan(global_step, total_steps)
+                    bar.total = total_steps
         history.append(entry)
         if ctx.is_main:
             _write_log(log_path, history)

@@ -19,12 +19,17 @@ Conventions
 How it works
 ------------
 One Aho-Corasick automaton (pyahocorasick) is built over the entries' *token
-sequences*: every distinct entry token gets its own code point, so an entry of
-``n`` tokens is a key of ``n`` characters, and a sentence is encoded the same
-way (tokens that occur in no entry become one "unknown" code point that no key
-contains). A match in the encoded text is therefore always a whole run of
-tokens; no boundary checks are needed. Many sentences are matched in one pass
-of the automaton, separated by a code point no key contains.
+sequences*: every distinct entry token gets a fixed-width code of ``w``
+characters from a 64-letter alphabet (``w = 3`` covers 262,143 distinct
+tokens) followed by a space, an entry of ``n`` tokens is the key of its ``n``
+codes, and a sentence is encoded the same way (a token that occurs in no entry
+gets the reserved "unknown" code, which no key contains). Since every code
+ends with the one character that is not in the alphabet, a key can only match
+where a token's code begins: every match is a whole run of tokens. The small alphabet
+keeps the automaton's nodes narrow (pyahocorasick scans a node's children
+linearly; one character per token would give the root tens of thousands of
+children and be a hundred times slower). Many sentences are matched in one
+pass of the automaton, separated by a character no key contains.
 
 Overlapping matches are resolved **longest first, then leftmost**: the longest
 candidate in a sentence is taken, candidates overlapping it are discarded, and
@@ -56,23 +61,25 @@ from .errors import CofeeError
 
 #: Separates sentences in the encoded text; no key contains it.
 SENTENCE_BREAK = "\x01"
-#: Stands for every text token that occurs in no entry; no key contains it.
-UNKNOWN = "\x02"
-_FIRST_CODE = 3
+#: The alphabet of token codes: 64 characters, ``@`` (0x40) to DEL (0x7f).
+ALPHABET_START, ALPHABET_SIZE = 0x40, 64
+#: Ends every token code (not in the alphabet).
+CODE_END = " "
+#: Text tokens whose codes are remembered (cleared when full) to speed up encoding.
+MEMO_SIZE = 1_000_000
 DEFAULT_PRIORITY = ("PER", "ORG", "LOC", "GPE")
 CONFLICT_POLICIES = ("skip", "priority")
 #: Sentences per automaton pass in :meth:`GazetteerMatcher.find_many`.
 CHUNK = 4096
 
 
-def _code_point(index: int) -> str:
-    """The character standing for the ``index``-th vocabulary token (skips surrogates)."""
-    code = _FIRST_CODE + index
-    if code >= 0xD800:
-        code += 0x800
-    if code > 0x10FFFF:
-        raise CofeeError("too many distinct gazetteer tokens for the matcher (more than 1.1 million)")
-    return chr(code)
+def _code(index: int, width: int) -> str:
+    """The code of token number ``index`` (0 is the unknown token): ``width`` letters and :data:`CODE_END`."""
+    chars = []
+    for _ in range(width):
+        index, digit = divmod(index, ALPHABET_SIZE)
+        chars.append(chr(ALPHABET_START + digit))
+    return "".join(reversed(chars)) + CODE_END
 
 
 def normalize_token(token: str, case_sensitive: bool = True) -> str:
@@ -113,20 +120,29 @@ class GazetteerMatcher:
         self.priority = tuple([t for t in given if t in gazetteers] + [t for t in types if t not in given])
         rank = {t: i for i, t in enumerate(self.priority)}
 
-        self.vocab: dict[str, str] = {}
-        key_types: dict[str, set] = {}
+        key_types: dict[tuple, set] = {}
         for gaz_type in types:
             for entry in gazetteers[gaz_type]:
-                tokens = tokenize_entry(entry, self.lang)
-                if not tokens:
-                    continue
-                key = self._encode_entry(tokens)
-                key_types.setdefault(key, set()).add(gaz_type)
+                tokens = tuple(normalize_token(t, self.case_sensitive) for t in tokenize_entry(entry, self.lang))
+                if tokens:
+                    key_types.setdefault(tokens, set()).add(gaz_type)
+        ids: dict[str, int] = {}
+        for tokens in key_types:
+            for token in tokens:
+                if token not in ids:
+                    ids[token] = len(ids) + 1
+        self.width = 1
+        while ALPHABET_SIZE ** self.width < len(ids) + 1:
+            self.width += 1
+        self.unknown = _code(0, self.width)
+        self.vocab: dict[str, str] = {token: _code(i, self.width) for token, i in ids.items()}
+        self._memo: dict[str, str] = dict(self.vocab)
         self.n_keys = len(key_types)
         self.n_ambiguous = sum(1 for v in key_types.values() if len(v) > 1)
         self._keys: dict[str, str | None] = {}
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
-        for key, found in key_types.items():
+        for tokens, found in key_types.items():
+            key = "".join(self.vocab[t] for t in tokens)
             resolved = self._resolve(found, rank)
             self._keys[key] = resolved
             self._automaton.add_word(key, (len(key), resolved))
@@ -140,31 +156,26 @@ class GazetteerMatcher:
             return None
         return min(found, key=lambda t: rank[t])
 
-    def _encode_entry(self, tokens: list[str]) -> str:
-        chars = []
-        for token in tokens:
-            token = normalize_token(token, self.case_sensitive)
-            char = self.vocab.get(token)
-            if char is None:
-                char = self.vocab[token] = _code_point(len(self.vocab))
-            chars.append(char)
-        return "".join(chars)
-
     def encode(self, tokens: Iterable[str]) -> str:
-        """One character per token: the token's code point, or :data:`UNKNOWN`."""
+        """The tokens' codes (``width + 1`` characters per token; unknown tokens get :attr:`unknown`)."""
+        memo = self._memo
+        get = memo.get
+        codes = [get(token) or self._code_of(token) for token in tokens]
+        if len(memo) > MEMO_SIZE:
+            memo.clear()
+            memo.update(self.vocab)
+        return "".join(codes)
+
+    def _code_of(self, token: str) -> str:
+        """The code of a text token: normalised, then (``all_caps_title``) in title case, else unknown."""
         get = self.vocab.get
-        case_sensitive = self.case_sensitive
-        caps = self.all_caps_title
-        out = []
-        for token in tokens:
-            char = get(token) if case_sensitive else None
-            if char is None:
-                token = normalize_token(token, case_sensitive)
-                char = get(token)
-                if char is None:
-                    char = get(token.title(), UNKNOWN) if caps and len(token) > 1 and token.isupper() else UNKNOWN
-            out.append(char)
-        return "".join(out)
+        norm = normalize_token(token, self.case_sensitive)
+        code = get(norm)
+        if code is None and self.all_caps_title and len(norm) > 1 and norm.isupper():
+            code = get(norm.title())
+        code = code or self.unknown
+        self._memo[token] = code
+        return code
 
     def entry_type(self, tokens: Iterable[str]) -> str | None:
         """The type of the entry that is exactly ``tokens`` (``None``: no entry, or ambiguous and skipped)."""
@@ -203,13 +214,14 @@ class GazetteerMatcher:
             starts.append(offset)
             offset += len(text) + 1
         candidates: list[list] = [[] for _ in range(n)]
+        unit = self.width + 1
         sent = 0
         for end, (length, gaz_type) in self._automaton.iter(SENTENCE_BREAK.join(encoded)):
             start = end - length + 1
             while sent + 1 < n and starts[sent + 1] <= start:
                 sent += 1
-            base = starts[sent]
-            candidates[sent].append((start - base, end - base, gaz_type))
+            first = (start - starts[sent]) // unit
+            candidates[sent].append((first, first + length // unit - 1, gaz_type))
         for i, cands in enumerate(candidates):
             if cands:
                 results[i] = _select(cands)

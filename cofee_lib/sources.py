@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from .errors import CofeeError, FetchError
+from .errors import FetchError
 
 SOURCES_FILE = Path(__file__).with_name("resources") / "sources.json"
 MARKER = ".cofee-verified.json"

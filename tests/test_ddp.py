@@ -83,6 +83,38 @@ def assert_same_run(ref, got):
         torch.testing.assert_close(w2[k], w1[k], rtol=0, atol=1e-4)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def wait_gone(pids, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
+        time.sleep(0.05)
+
+
+def _state(pid) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 def test_two_gloo_processes_match_one(data, reference, tmp_path):
     ddp = tmp_path / "ddp"
     proc = run(TORCHRUN + args(data, ddp, 4))
@@ -96,13 +128,13 @@ def test_two_gloo_processes_match_one(data, reference, tmp_path):
     assert proc.stdout.count("best dev F1") == 1
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds torchrun's workers through /proc")
 def test_ddp_with_accumulation_killed_and_resumed_matches_one_process(data, reference, tmp_path):
     """2 processes x 2 micro-batches x 2 features = the reference's global batch of 8; the whole
     torchrun process group is SIGKILLed after a mid-epoch checkpoint and resumed with --resume."""
     out = tmp_path / "ddp"
     cmd = TORCHRUN + args(data, out, 2, "--grad-accum", "2")
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -111,11 +143,15 @@ def test_ddp_with_accumulation_killed_and_resumed_matches_one_process(data, refe
             assert proc.poll() is None, "the run ended before a checkpoint appeared"
             time.sleep(0.005)
         assert proc.poll() is None, "the run ended before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
+        workers = descendants(proc.pid)  # torchrun starts its workers in their own sessions
+        assert len(workers) >= 2, workers
+        for pid in [proc.pid] + workers:
+            os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        wait_gone(workers)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
     state = json.loads((engine.find_checkpoint(out) / "state.json").read_text())
     assert state["world_size"] == 2 and len(state["order"]) > 0 and state["global_step"] < 126

@@ -199,6 +199,19 @@ def test_hooks_add_loss_train_their_head_and_replace_records(tmp_path):
     assert [e[0] for e in hook.calls["epochs"]] == [1, 2, 3]
     assert [h["train_features"] for h in result.history] == [200, 50, 100]
     assert not torch.equal(hook.head.weight.detach(), head_before)  # the hook's head is optimized
+    # the schedule was re-planned for the smaller training sets: lr reaches 0 exactly at the last step
+    assert result.history[-1]["lr"] == 0.0 and result.history[-2]["lr"] > 0.0
+
+
+def test_linear_schedule_warmup_decay_and_replan():
+    sched = engine.LinearSchedule(warmup_steps=4, total_steps=20)
+    assert [round(sched(s), 3) for s in range(4)] == [0.2, 0.4, 0.6, 0.8]
+    assert sched(4) == 1.0 and sched(12) == 0.5 and sched(20) == 0.0 and sched(25) == 0.0
+    sched.replan(12, 14)  # fewer steps left than planned: from 0.5 down to 0 in 2 steps
+    assert sched(12) == 0.5 and sched(13) == 0.25 and sched(14) == 0.0
+    early = engine.LinearSchedule(warmup_steps=4, total_steps=20)
+    early.replan(2, 10)  # during warm-up: warm-up finishes, then decays to the new end
+    assert early(3) == 0.8 and early(4) == 1.0 and early(10) == 0.0
 
 
 def test_extra_loss_changes_training(tmp_path):
@@ -303,3 +316,34 @@ def test_train_command_bad_input_exits_2(data_dir, capsys, monkeypatch):
     status = cli(["train", "--backbone", "tagger", "--model", "standin", "--train", str(data_dir / "train.jsonl"),
                   "--dev", "dataset:conll2003:test", "--out", str(data_dir / "run"), "--no-progress"])
     assert status == 2 and "never reads a test split" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ real encoder, real data
+
+
+@pytest.mark.slow
+def test_minilm_mrc_learns_real_conll_in_one_epoch(tmp_path, capsys):
+    """`cofee train --backbone mrc --model embedded:minilm` on 300 real CoNLL-2003 train sentences,
+    1 epoch, scored on 150 dev sentences; once in float32, once with --bf16 (throughput printed)."""
+    from cofee_lib.datasets import load_dataset
+
+    write_jsonl(tmp_path / "train.jsonl", load_dataset("conll2003", "train", progress=False)[:300])
+    write_jsonl(tmp_path / "dev.jsonl", load_dataset("conll2003", "dev", progress=False)[:150])
+    reports = {}
+    for name, extra in (("fp32", []), ("bf16", ["--bf16"])):
+        status = cli(["train", "--backbone", "mrc", "--model", "embedded:minilm", "--train", str(tmp_path / "train.jsonl"),
+                      "--dev", str(tmp_path / "dev.jsonl"), "--types", "PER,LOC,ORG", "--queries", "conll2003",
+                      "--out", str(tmp_path / name), "--epochs", "1", "--lr", "1e-4", "--batch-size", "16",
+                      "--no-progress", *extra])
+        assert status == 0
+        reports[name] = json.loads((tmp_path / name / "train_report.json").read_text())
+    with capsys.disabled():
+        for name, rep in reports.items():
+            print(f"\nMiniLM MRC, 300 CoNLL sentences, 1 epoch, {name}: dev F1 {rep['best_dev_f1']:.3f}, "
+                  f"{rep['useful_tokens_per_s']:.0f} useful tokens/s ({rep['train_seconds']:.0f} s)")
+    assert reports["fp32"]["best_dev_f1"] > 0.15
+    assert reports["bf16"]["best_dev_f1"] > 0.15
+    from cofee_lib.backbones import load_backbone
+
+    best = load_backbone(tmp_path / "fp32" / "best")
+    assert best.kind == "mrc" and best.types == ["PER", "LOC", "ORG"]

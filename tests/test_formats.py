@@ -436,10 +436,21 @@ def test_real_wnut16_counts():
 @pytest.mark.slow
 def test_real_msra_counts():
     path = fetch("msra")
-    with pytest.raises(InputError, match="no PER entity to continue"):
-        read_char_file(path)  # 17 sentences are cut inside an entity
     recs = read_char_file(path, invalid="drop")
     assert len(recs) == 55289
     assert Counter(s[2] for r in recs for s in r["spans"]) == {"LOC": 39394, "ORG": 21902, "PER": 19588}
     assert "".join(recs[50658]["tokens"]) == "中共中央致中国致公党十一大的贺词"
     assert Counter(s[2] for r in recs[50658:] for s in r["spans"]) == {"PER": 1973, "LOC": 2877, "ORG": 1331}
+
+
+@pytest.mark.slow
+def test_real_msra_cut_entity_is_an_error_by_default(tmp_path):
+    """The file cuts 17 entities at sentence breaks; the first is at line 739,284."""
+    lines = fetch("msra").read_text(encoding="utf-8").split("\n")
+    bad = 739284 - 1
+    start = max(i for i in range(bad) if not lines[i].strip()) + 1
+    excerpt = write(tmp_path / "msra_excerpt.txt", "\n".join(lines[start:bad + 5]) + "\n")
+    with pytest.raises(InputError, match="'I-PER' has no PER entity to continue") as info:
+        read_char_file(excerpt)
+    assert str(info.value).startswith(f"{excerpt}:{bad - start + 1}: ")
+    assert read_char_file(excerpt, invalid="begin")[0]["spans"][0] == [0, 1, "PER"]

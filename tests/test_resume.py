@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,10 +46,27 @@ def argv(data, out, *extra):
 
 
 def run_cli(args, check=True):
+    """``cofee train`` in a subprocess (what a user's shell does)."""
     proc = subprocess.run(CLI + args, env=ENV, capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+@pytest.fixture
+def cofee(monkeypatch, capsys):
+    """``cofee train`` in this process (no interpreter start-up): returns (status, stderr)."""
+    import cofee_lib.backbones
+    from cofee_lib.cli import main
+
+    monkeypatch.setattr(cofee_lib.backbones, "build_backbone", sb.build_standin)
+
+    def call(args):
+        capsys.readouterr()
+        status = main(args)
+        return status, capsys.readouterr().err
+
+    return call
 
 
 def outcome(out: Path):
@@ -88,9 +106,9 @@ def kill_after_checkpoint(args, out: Path, min_step: int, delay: float) -> int:
     return json.loads((ckpt / "state.json").read_text())["global_step"]
 
 
-def test_sigkill_then_resume_equals_uninterrupted_run(data, tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted_run(data, tmp_path, cofee):
     straight = tmp_path / "straight"
-    run_cli(argv(data, straight))
+    assert cofee(argv(data, straight))[0] == 0
     expected = outcome(straight)
 
     out = tmp_path / "killed"
@@ -99,8 +117,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(data, tmp_path):
     # second kill, on the resumed run, later in the run (past the first epoch boundary)
     step2 = kill_after_checkpoint(argv(data, out, "--resume"), out, min_step=step1 + 80, delay=0.01)
     assert step2 > step1
-    done = run_cli(argv(data, out, "--resume"))
-    assert "resuming from" in done.stderr
+    status, err = cofee(argv(data, out, "--resume"))
+    assert status == 0 and "resuming from" in err
     got = outcome(out)
     assert got[0] == expected[0]  # per-epoch loss, dev metrics, selection and steps: identical
     assert got[1:3] == expected[1:3]
@@ -111,70 +129,93 @@ def test_sigkill_then_resume_equals_uninterrupted_run(data, tmp_path):
     assert not (out / "checkpoint").exists() and not list(out.glob(".checkpoint*"))
 
 
-def make_checkpoint(data, out):
-    """A finished run that keeps its checkpoint (cheap way to get a valid one)."""
-    run_cli(argv(data, out, "--epochs", "1", "--keep-checkpoint"))
+@pytest.fixture(scope="module")
+def kept(data, tmp_path_factory):
+    """A finished one-epoch run that kept its checkpoint (each test copies it)."""
+    import cofee_lib.backbones
+    from cofee_lib.cli import main
+
+    out = tmp_path_factory.mktemp("kept") / "run"
+    real = cofee_lib.backbones.build_backbone
+    cofee_lib.backbones.build_backbone = sb.build_standin
+    try:
+        assert main(argv(data, out, "--epochs", "1", "--keep-checkpoint")) == 0
+    finally:
+        cofee_lib.backbones.build_backbone = real
     assert (out / "checkpoint" / "complete").is_file()
+    return out
 
 
-def test_corrupt_checkpoint_is_a_clear_error(data, tmp_path):
+def copy_of(kept, tmp_path):
     out = tmp_path / "run"
-    make_checkpoint(data, out)
+    shutil.copytree(kept, out)
+    return out
+
+
+def test_corrupt_checkpoint_is_a_clear_error(data, kept, tmp_path, cofee):
+    out = copy_of(kept, tmp_path)
     model_pt = out / "checkpoint" / "model.pt"
-    size = model_pt.stat().st_size
     with open(model_pt, "r+b") as handle:
-        handle.truncate(size // 2)
-    proc = run_cli(argv(data, out, "--epochs", "1", "--resume"), check=False)
-    assert proc.returncode == 2
-    assert "corrupt" in proc.stderr and "model.pt" in proc.stderr and "Traceback" not in proc.stderr
+        handle.truncate(model_pt.stat().st_size // 2)
+    status, err = cofee(argv(data, out, "--epochs", "1", "--resume"))
+    assert status == 2 and "corrupt" in err and "model.pt" in err and "Traceback" not in err
     (out / "checkpoint" / "complete").unlink()
+    status, err = cofee(argv(data, out, "--epochs", "1", "--resume"))
+    assert status == 2 and "incomplete" in err
+
+
+def test_corrupt_checkpoint_exits_2_from_the_shell(data, kept, tmp_path):
+    out = copy_of(kept, tmp_path)
+    (out / "checkpoint" / "optimizer.pt").write_bytes(b"garbage")
     proc = run_cli(argv(data, out, "--epochs", "1", "--resume"), check=False)
-    assert proc.returncode == 2 and "incomplete" in proc.stderr
+    assert proc.returncode == 2 and "optimizer.pt" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_mismatched_checkpoint_is_a_clear_error(data, tmp_path):
-    out = tmp_path / "run"
-    make_checkpoint(data, out)
-    proc = run_cli(argv(data, out, "--epochs", "1", "--resume", "--lr", "0.02"), check=False)
-    assert proc.returncode == 2 and "different run" in proc.stderr and "lr: 0.01 -> 0.02" in proc.stderr
+def test_mismatched_checkpoint_is_a_clear_error(data, kept, tmp_path, cofee):
+    out = copy_of(kept, tmp_path)
+    status, err = cofee(argv(data, out, "--epochs", "1", "--resume", "--lr", "0.02"))
+    assert status == 2 and "different run" in err and "lr: 0.01 -> 0.02" in err
     other = tmp_path / "other.jsonl"
     write_jsonl(other, sb.toy_records(600, seed=99))
     args = argv(data, out, "--epochs", "1", "--resume")
     args[args.index("--train") + 1] = str(other)
-    proc = run_cli(args, check=False)
-    assert proc.returncode == 2 and "train records differ" in proc.stderr
-    proc = run_cli(argv(data, out, "--epochs", "1", "--resume", "--model", "standin:64:0.1"), check=False)
-    assert proc.returncode == 2 and "initial model weights differ" in proc.stderr
+    status, err = cofee(args)
+    assert status == 2 and "train records differ" in err
+    status, err = cofee(argv(data, out, "--epochs", "1", "--resume", "--model", "standin:64:0.1"))
+    assert status == 2 and "initial model weights differ" in err
     # a resume with what it was made with is accepted (the kept final checkpoint: nothing left to train)
-    assert run_cli(argv(data, out, "--epochs", "1", "--resume")).returncode == 0
+    assert cofee(argv(data, out, "--epochs", "1", "--resume"))[0] == 0
 
 
-def test_resume_without_checkpoint_and_unfinished_run_guard(data, tmp_path):
-    out = tmp_path / "run"
-    proc = run_cli(argv(data, out, "--resume"), check=False)
-    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
-    make_checkpoint(data, out)
-    proc = run_cli(argv(data, out, "--epochs", "1"), check=False)
-    assert proc.returncode == 2 and "unfinished run" in proc.stderr
-    assert run_cli(argv(data, out, "--epochs", "1", "--overwrite")).returncode == 0
+def test_resume_without_checkpoint_and_unfinished_run_guard(data, kept, tmp_path, cofee):
+    status, err = cofee(argv(data, tmp_path / "nothing", "--resume"))
+    assert status == 2 and "no checkpoint" in err
+    out = copy_of(kept, tmp_path)
+    status, err = cofee(argv(data, out, "--epochs", "1"))
+    assert status == 2 and "unfinished run" in err
+    assert cofee(argv(data, out, "--epochs", "1", "--overwrite"))[0] == 0
     assert not (out / "checkpoint").exists()
 
 
-def test_kill_between_the_two_renames_of_a_swap_is_recovered(data, tmp_path):
-    out = tmp_path / "run"
-    make_checkpoint(data, out)
+def test_kill_between_the_two_renames_of_a_swap_is_recovered(data, kept, tmp_path, cofee):
+    out = copy_of(kept, tmp_path)
     os.replace(out / "checkpoint", out / ".checkpoint.old")  # as if killed right after the first rename
     assert engine.find_checkpoint(out) == out / ".checkpoint.old"
-    assert run_cli(argv(data, out, "--epochs", "1", "--resume")).returncode == 0
+    assert cofee(argv(data, out, "--epochs", "1", "--resume"))[0] == 0
+    assert not list(out.glob("*checkpoint*"))
 
 
 def test_in_process_resume_restores_hook_state_and_records(tmp_path):
     """A hook that replaces the records: the checkpoint carries them and the hook state."""
     from test_engine import TRAIN, DEV, ClusterHook, fresh
 
+    def hook(cls=ClusterHook):
+        torch.manual_seed(123)
+        return cls(32)
+
     config = TrainConfig(epochs=3, lr=1e-2, batch_size=8, num_threads=1, progress=False, seed=3,
                          checkpoint_every=5)
-    straight_hook = ClusterHook(32)
+    straight_hook = hook()
     straight = engine.train(fresh(), TRAIN, DEV, config, tmp_path / "a", hooks=straight_hook)
 
     class Stop(Exception):
@@ -187,13 +228,13 @@ def test_in_process_resume_restores_hook_state_and_records(tmp_path):
                 raise Stop  # dies after epoch 2's evaluation, before its end-of-epoch checkpoint
             return out
 
-    torch.manual_seed(0)
     with pytest.raises(Stop):
-        engine.train(fresh(), TRAIN, DEV, config, tmp_path / "b", hooks=StoppingHook(32))
+        engine.train(fresh(), TRAIN, DEV, config, tmp_path / "b", hooks=hook(StoppingHook))
     saved = engine.load_checkpoint(engine.find_checkpoint(tmp_path / "b"), engine.fingerprint_parts(
         fresh(), TRAIN, DEV, config, 1, engine.weights_digest(fresh())))
     assert saved["records"] is not None and len(saved["records"]) == 50  # the hook's epoch-1 records
-    resumed_hook = ClusterHook(32)
+    assert saved["epoch"] == 1 and saved["position"] > 0  # a mid-epoch-2 checkpoint
+    resumed_hook = ClusterHook(32)  # fresh head: the checkpoint's hook state replaces it
     resumed = engine.train(fresh(), TRAIN, DEV, config, tmp_path / "b", hooks=resumed_hook, resume=True)
     assert metrics_equal(resumed.history, straight.history)
     assert resumed_hook.calls == straight_hook.calls

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from cofee_lib import cli, sources
-from cofee_lib.errors import CofeeError, FetchError
+from cofee_lib.errors import FetchError
 
 NAMES = ["minilm", "enwiki", "enwiki-tables", "wnut16", "conll2003", "geonames", "pycountry", "tickers",
          "census-names", "msra", "jieba", "jionlp-china", "jionlp-world"]

@@ -50,7 +50,8 @@ def register(sub):
                         'indices in qas_id. Default: the input\'s own queries (mrc input) or '
                         '"Find TYPE entities" for each type found')
     p.add_argument("--id-prefix", metavar="PREFIX",
-                   help="record ids become PREFIX-<index> (default: the input file's name without suffix)")
+                   help="record ids become PREFIX-<index> (default: the input file's name without suffix); "
+                        "jsonl input keeps its own ids")
     p.add_argument("--invalid", choices=["error", "begin", "drop"], default="error",
                    help="ill-formed tag sequences (e.g. I-X with no entity to continue): error (default), "
                         "begin a new entity (conlleval), or drop the entity (seqeval strict)")

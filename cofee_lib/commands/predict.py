@@ -14,7 +14,9 @@ def register(sub):
     p = sub.add_parser("predict", help="predict entity spans for a records file with a saved model")
     p.add_argument("--model", required=True, help="a model directory written by `cofee train` (has cofee.json)")
     p.add_argument("--data", required=True,
-                   help="records to tag: JSON lines with id, tokens (spans are ignored and replaced)")
+                   help="records to tag: JSON lines with id, tokens (spans are replaced), or a CoNLL file")
+    p.add_argument("--format", choices=("jsonl", "conll", "chars"),
+                   help="format of --data (default: jsonl for .jsonl/.json files, else CoNLL columns)")
     p.add_argument("--out", required=True, help="where to write the predicted records (JSON lines)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="MRC start/end probability threshold (default 0.5; taggers ignore it)")
@@ -40,21 +42,12 @@ def resolve_device(name: str):
     return dev
 
 
-def read_records(path):
-    """Records from a JSON-lines file, or (when :mod:`cofee_lib.datasets` offers
-    ``load_records``) from the other formats it reads."""
-    from pathlib import Path
+def read_records(path, format=None):
+    """Records to tag: JSON lines, or CoNLL columns / character files through
+    :func:`cofee_lib.datasets.load_records` (``format``: jsonl, conll, chars)."""
+    from ..datasets import load_records
 
-    from ..records import read_jsonl
-
-    p = Path(path)
-    if p.suffix.lower() in (".jsonl", ".json", ".ndjson") or not p.exists():
-        return read_jsonl(p)
-    try:
-        from ..datasets import load_records
-    except ImportError:
-        return read_jsonl(p)
-    return load_records(p)
+    return load_records(path, format=format)
 
 
 def run(args):
@@ -66,7 +59,7 @@ def run(args):
         raise CofeeError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     if args.batch_size < 1:
         raise CofeeError(f"--batch-size must be at least 1, got {args.batch_size}")
-    records = read_records(args.data)
+    records = read_records(args.data, args.format)
     model = load_backbone(args.model, device=resolve_device(args.device))
     start = time.perf_counter()
     spans = model.predict(records, threshold=args.threshold, batch_size=args.batch_size,

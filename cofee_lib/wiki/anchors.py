@@ -39,8 +39,8 @@ from .wikitext import SiteConfig, anchored_paragraphs, normalize_title
 ENTITY = "Entity"
 STAT_KEYS = ("pages", "articles", "redirects", "sentences_seen", "anchors_seen", "sentences_kept",
              "anchors_kept", "dropped_too_long", "dropped_few_anchors", "targets_redirected")
-_BATCH_PAGES = 64
-_BATCH_CHARS = 4 << 20
+_BATCH_PAGES = 16
+_BATCH_CHARS = 1 << 20
 _REDIRECT_PREFIXES = ("#redirect", "#重定向")
 EMBEDDED_DUMPS = ("enwiki", "enwiki-tables")
 

@@ -5,7 +5,8 @@ the compression is recognised from the file's first bytes, not its name. Any exp
 version works (``http://www.mediawiki.org/xml/export-0.10/`` and others): the XML namespace
 is read from the root element.
 
-Reading is a pull loop: compressed bytes are read in chunks, decompressed, fed to
+Reading is a pull loop: compressed bytes are read in chunks and decompressed by a
+background thread (decompression releases the GIL), fed to
 :class:`xml.etree.ElementTree.XMLPullParser`, and every finished ``<page>`` is turned into a
 small :class:`Page` and removed from the tree, so memory does not grow with the dump.
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
+import queue
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +87,46 @@ def _open_stream(path: Path):
     if magic[:2] == b"\x1f\x8b":
         return raw, gzip.GzipFile(fileobj=raw)
     return raw, raw
+
+
+def _read_ahead(stream, size: int = CHUNK_BYTES, depth: int = 4):
+    """Yield ``stream.read(size)`` chunks (the last one empty), read by a background thread.
+
+    Decompression (bz2, gzip) releases the GIL, so it overlaps with XML parsing and the
+    wikitext work of the calling thread. At most ``depth`` chunks wait in memory. An error
+    of the read is raised here, in the caller's thread.
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work():
+        try:
+            while not stop.is_set():
+                chunk = stream.read(size)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the caller
+            chunks.put(exc)
+
+    thread = threading.Thread(target=work, name="cofee-dump-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item:
+                return
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a put() and wait for the read in progress
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
 
 
 def _local(tag: str) -> str:
@@ -161,10 +204,11 @@ def iter_pages(path, info: SiteInfo | None = None, state: ReadState | None = Non
     prefix = ""
     bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"reading {path.name}",
                disable=not progress, file=sys.stderr, leave=False)
+    chunks = _read_ahead(stream)
     try:
         while True:
             try:
-                chunk = stream.read(CHUNK_BYTES)
+                chunk = next(chunks)
                 if not chunk:
                     parser.close()  # raises ParseError if the XML is incomplete
                     break
@@ -205,6 +249,7 @@ def iter_pages(path, info: SiteInfo | None = None, state: ReadState | None = Non
                 bar.update(max(0, pos - state.bytes_read))
                 state.bytes_read = pos
     finally:
+        chunks.close()
         bar.close()
         stream.close()
         raw.close()

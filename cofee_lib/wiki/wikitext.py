@@ -23,6 +23,8 @@ What is kept and what is dropped:
   the inner text of formatting tags (``<b>``, ``<span>``, ``<sub>``), list items without
   their ``*#:;`` markup (each list item is its own paragraph).
 * Bold/italic quotes are removed; HTML entities are decoded.
+* Consecutive lines form one paragraph in English (MediaWiki joins them); in Chinese every
+  line is its own paragraph (a line end ends a sentence).
 * Chinese language-conversion markup ``-{..}-`` (``lang="zh"`` only): the first variant is
   kept (``-{zh-hans:计算机;zh-hant:電腦}-`` -> ``计算机``), plain content is kept
   (``-{Foo}-`` -> ``Foo``), hidden rules (flags ``H``, ``T``, ``-``) are dropped.
@@ -271,8 +273,8 @@ class _LinkResolver:
             return _unmark(label if bar else t) + trail
         if bar:
             surface = label
-            if not surface.strip():  # pipe trick: [[Paris (band)|]] shows "Paris"
-                surface = _PARENTHETICAL.sub("", page)
+            if not surface.strip():  # pipe trick: [[Queen (band)|]] -> "Queen", [[Boston, Mass.|]] -> "Boston"
+                surface = _PARENTHETICAL.sub("", page) if _PARENTHETICAL.search(page) else page.split(",", 1)[0]
         else:
             surface = t.replace("_", " ")
         surface = _unmark(surface + trail).replace("\n", " ")
@@ -386,5 +388,7 @@ def anchored_paragraphs(wikitext: str, site: SiteConfig | None = None) -> list[t
             flush()
             continue
         current.append(s)
+        if site.lang == "zh":  # Chinese: a line end ends the sentence
+            flush()
     flush()
     return paragraphs
