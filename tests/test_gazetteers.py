@@ -186,7 +186,8 @@ def test_build_english_takes_person_names_from_the_other_dataset(offline_sources
     assert "Jordan" not in gaz["LOC"]  # a common word in the (stubbed) Wikipedia counts
     assert "Deutsche Bank" in gaz["ORG"] and "Deutsche Bank AG" in gaz["ORG"]
     assert prov["target"] == "wnut16" and prov["counts"] == {t: len(v) for t, v in gaz.items()}
-    assert any("conll2003 train split" in s for s in prov["sources"]["PER"])
+    assert [(s["source"], s.get("entries")) for s in prov["sources"]["PER"]] == [("conll2003", 1), ("enwiki, enwiki-tables", None)]
+    assert "TRAIN split" in prov["sources"]["PER"][0]["used"]
 
     offline_sources.clear()
     gaz, prov = G.build_gazetteers("en", target="conll2003", options=OFFLINE)
@@ -196,7 +197,8 @@ def test_build_english_takes_person_names_from_the_other_dataset(offline_sources
     offline_sources.clear()
     gaz, prov = G.build_gazetteers("en", options=OFFLINE)
     assert offline_sources == [] and gaz["PER"] == []
-    assert "no --target" in prov["sources"]["PER"][0]
+    assert "no --target" in prov["sources"]["PER"][0]["used"]
+    assert prov["sources"]["LOC"][-1]["removed"] == 1  # Jordan
 
 
 def test_build_options_are_checked(offline_sources):
@@ -285,7 +287,8 @@ def test_real_english_gazetteers(tmp_path, target):
     assert {"London", "Germany", "New York"} <= set(gaz["LOC"])
     assert {"Siemens", "Deutsche Bank"} <= set(gaz["ORG"])
     other = G.PER_SOURCE_FOR_TARGET[target]
-    assert any(f"{other} train split" in s for s in prov["sources"]["PER"])
+    assert [s["source"] for s in prov["sources"]["PER"]] == [other, "census-names", "enwiki, enwiki-tables"]
+    assert all(s["source"] != target for t in prov["sources"] for s in prov["sources"][t])
     # Figure 3: a smaller fraction is a subset of a larger one
     small, _ = G.build_gazetteers("en", target=target, fraction=0.2, seed=5)
     large, _ = G.build_gazetteers("en", target=target, fraction=0.6, seed=5)

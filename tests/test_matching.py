@@ -76,6 +76,7 @@ def test_chinese_characters_are_tokens():
     gaz = Gazetteers({"LOC": {"北京", "北京市"}, "ORG": {"北京大学"}}, lang="zh")
     assert find(gaz, list("他在北京大学和北京市工作")) == [(2, 5, "ORG"), (7, 9, "LOC")]
     assert find(gaz, list("北")) == []
+    assert find(dict(gaz), list("在北京市")) == [(1, 3, "LOC")]  # a plain dict: the language is guessed
 
 
 def test_matches_never_cross_sentences_or_chunks(monkeypatch):
@@ -88,12 +89,8 @@ def test_matches_never_cross_sentences_or_chunks(monkeypatch):
     assert matcher.find_many(sentences) == expected
 
 
-def _reference_find(gaz, tokens):
+def _reference_find(entries, tokens):
     """Brute force: every (start, end) whose tokens are an entry; longest first, then leftmost."""
-    entries = {}
-    for gaz_type, names in gaz.items():
-        for name in names:
-            entries.setdefault(tuple(name.split()), set()).add(gaz_type)
     cands = [(s, e, entries[tuple(tokens[s:e + 1])]) for s in range(len(tokens)) for e in range(s, len(tokens))
              if tuple(tokens[s:e + 1]) in entries]
     chosen = []
@@ -118,8 +115,12 @@ def test_agrees_with_brute_force_on_random_text_with_wide_codes():
                   for _ in range(rng.randrange(0, 25))] for _ in range(400)]
     found = matcher.find_many(sentences)
     assert sum(len(f) for f in found) > 50
+    entries = {}
+    for gaz_type, names in gaz.items():
+        for name in names:
+            entries.setdefault(tuple(name.split()), set()).add(gaz_type)
     for tokens, got in zip(sentences, found):
-        assert got == _reference_find(gaz, tokens)
+        assert got == _reference_find(entries, tokens)
 
 
 def test_empty_gazetteers_match_nothing():

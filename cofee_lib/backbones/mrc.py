@@ -17,11 +17,12 @@ is most central.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
 from ..errors import CofeeError
-from .base import DEFAULT_MAX_LEN, DEFAULT_MAX_SPAN_LEN, DEFAULT_STRIDE
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_MAX_SPAN_LEN, DEFAULT_STRIDE, read_config
 from .decoding import decode_start_end
 from .transformer import TransformerBackbone
 
@@ -69,11 +70,9 @@ class MRCBackbone(TransformerBackbone):
             m = cls(encoder, tokenizer, types, queries, max_len=max_len, stride=stride,
                     max_span_len=max_span_len, dropout=dropout, encoder_name=desc)
         # a kit MRC checkpoint: its start/end heads are type-independent, keep them
-        from .base import read_config
-        from pathlib import Path
-
-        if Path(str(model)).is_dir() and (Path(str(model)) / "cofee.json").is_file():
-            if read_config(model)["kind"] == "mrc" and m.load_heads(model, strict=False):
+        path = Path(str(model))
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            if read_config(path)["kind"] == "mrc" and m.load_heads(path, strict=False):
                 m.encoder_name = f"{desc} (MRC heads kept)"
         return m
 
