@@ -62,8 +62,16 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(data, tmp_path_factory):
     """One process, batch 8: the run the data-parallel runs must reproduce."""
+    import cofee_lib.backbones
+    from cofee_lib.cli import main
+
     out = tmp_path_factory.mktemp("single") / "run"
-    run([sys.executable, str(HERE / "standin_cli.py")] + args(data, out, 8))
+    real = cofee_lib.backbones.build_backbone
+    cofee_lib.backbones.build_backbone = sb.build_standin  # `cofee train` in this process
+    try:
+        assert main(args(data, out, 8)) == 0
+    finally:
+        cofee_lib.backbones.build_backbone = real
     return result(out)
 
 

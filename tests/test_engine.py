@@ -298,6 +298,24 @@ def test_train_command_never_opens_the_test_split(data_dir, monkeypatch):
     assert (data_dir / "run" / "best" / "cofee.json").is_file()
 
 
+def test_dataset_shorthand_asks_only_for_train_and_dev(tmp_path, monkeypatch):
+    import cofee_lib.datasets
+
+    asked = []
+
+    def fake_load_dataset(name, split, **kw):
+        asked.append((name, split))
+        return {"train": TRAIN, "dev": DEV}[split]
+
+    monkeypatch.setattr(cofee_lib.datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr("cofee_lib.backbones.build_backbone", sb.build_standin)
+    status = cli(["train", "--backbone", "tagger", "--model", "standin", "--train", "dataset:conll2003",
+                  "--dev", "dataset:conll2003", "--out", str(tmp_path / "run"), "--preset", "smoke",
+                  "--threads", "1", "--no-progress", "--max-steps", "3"])
+    assert status == 0
+    assert asked == [("conll2003", "train"), ("conll2003", "dev")]
+
+
 def test_train_command_has_no_test_flag(capsys):
     with pytest.raises(SystemExit) as exc:
         cli(["train", "--backbone", "mrc", "--train", "a", "--dev", "b", "--out", "c", "--test", "d"])
