@@ -1,0 +1,43 @@
+"""``cofee weak``: Table 3, weakly supervised NER, for one target dataset.
+
+Trains CoFEE (ESI, NEE, FET), NEE alone (-FET-ESI) and MRC-NER on D_s; "-FET"
+is the NEE stage of the CoFEE run. Every model is selected on dev; the test
+split is read once at the end to score them beside the Gazetteer Matching
+baseline. Writes ``OUT/table3_<target>.json``.
+"""
+from __future__ import annotations
+
+
+def register(sub):
+    import argparse
+
+    from .pretrain import add_stage_flags
+
+    p = sub.add_parser("weak", help="Table 3: weakly supervised NER (Matching, MRC-NER on D_s, CoFEE and ablations)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", required=True, choices=["wnut16", "conll2003"])
+    p.add_argument("--backbone", default="mrc", choices=["mrc", "tagger"])
+    p.add_argument("--model", help="initial encoder (default: the preset's)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"])
+    p.add_argument("--work-dir", help="where corpora and gazetteers are cached (default: work/<preset>)")
+    add_stage_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args):
+    import json
+
+    from ..experiments import weak_supervision_table
+    from .pretrain import stage_overrides, train_overrides
+
+    result = weak_supervision_table(args.target, args.out, preset=args.preset, backbone=args.backbone,
+                                    model=args.model, work_dir=args.work_dir, train_overrides=train_overrides(args),
+                                    **stage_overrides(args))
+    print(f"Table 3 ({args.target}, test, {result['test_sentences']} sentences):")
+    print(f"{'model':<20} {'P':>7} {'R':>7} {'F1':>7} {'dev F1':>7}")
+    for name, row in result["rows"].items():
+        dev = "" if row["dev_F1"] is None else f"{100 * row['dev_F1']:7.2f}"
+        print(f"{name:<20} {100 * row['P']:7.2f} {100 * row['R']:7.2f} {100 * row['F1']:7.2f} {dev:>7}")
+    print(json.dumps({"written": f"{args.out}/table3_{args.target}.json"}))
+    return 0
