@@ -1,0 +1,178 @@
+"""The CoFEE stages: self-picking on cases known by hand, the FET hook, the pipeline at smoke size."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cofee_lib.stages import (FineGrainedTyping, SelfPicking, as_untyped, keep_types, label_changes,
+                              label_set_stats, self_pick)
+
+
+class FixedPredictions:
+    """A stand-in model whose predictions depend on the threshold, as MRC's do."""
+
+    training = False
+
+    def __init__(self, by_threshold):
+        self.by_threshold = by_threshold
+        self.calls = []
+
+    def predict(self, records, threshold=0.5, batch_size=32):
+        self.calls.append(threshold)
+        return [list(map(list, self.by_threshold(threshold, i))) for i in range(len(records))]
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+
+def _records():
+    return [
+        {"id": "a", "tokens": ["Ann", "lives", "in", "New", "York"], "spans": [[3, 4, "LOC"]]},
+        {"id": "b", "tokens": ["Bob", "met", "Acme", "staff"], "spans": [[2, 2, "ORG"]]},
+    ]
+
+
+def test_self_pick_replace_takes_the_predictions_above_delta():
+    # probabilities, known by hand: Ann is PER at 0.3, New York LOC at 0.9, Bob PER at 0.05
+    def preds(threshold, i):
+        table = {0: [((0, 0, "PER"), 0.3), ((3, 4, "LOC"), 0.9)], 1: [((0, 0, "PER"), 0.05)]}
+        return [span for span, p in table[i] if p > threshold]
+
+    model = FixedPredictions(preds)
+    new = self_pick(model, _records(), delta=0.1, mode="replace")
+    assert model.calls == [0.1]
+    assert new[0]["spans"] == [[0, 0, "PER"], [3, 4, "LOC"]]
+    assert new[1]["spans"] == []  # Bob below delta; the gazetteer's Acme is replaced away
+    assert [r["id"] for r in new] == ["a", "b"]  # sentences are never dropped
+    assert self_pick(model, _records(), delta=0.5)[0]["spans"] == [[3, 4, "LOC"]]
+
+
+def test_self_pick_union_keeps_gazetteer_labels_and_wins_overlaps():
+    def preds(threshold, i):
+        return {0: [(0, 0, "PER"), (4, 4, "ORG")], 1: []}[i]  # York as ORG overlaps gazetteer's New York
+
+    recs = _records()
+    new = self_pick(FixedPredictions(preds), recs, delta=0.1, mode="union", gazetteer_records=recs)
+    assert new[0]["spans"] == [[0, 0, "PER"], [3, 4, "LOC"]]
+    assert new[1]["spans"] == [[2, 2, "ORG"]]
+    with pytest.raises(Exception):
+        self_pick(FixedPredictions(preds), recs, mode="bogus")
+
+
+def test_self_picking_hook_keeps_the_label_set_of_the_best_epoch():
+    gold = [dict(r) for r in _records()]
+    gold[0] = dict(gold[0], spans=[[0, 0, "PER"], [3, 4, "LOC"]])
+    rounds = iter([
+        lambda t, i: {0: [(0, 0, "PER"), (3, 4, "LOC")], 1: [(2, 2, "ORG")]}[i],   # after epoch 1
+        lambda t, i: {0: [(3, 4, "LOC")], 1: []}[i],                                # after epoch 2
+    ])
+    hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1, gold_records=gold)
+    first = hook.on_epoch_end(1, FixedPredictions(next(rounds)), {"f1": 0.4}, True)
+    assert hook.best[0]["spans"] == [[3, 4, "LOC"]]  # epoch 1 trained on the gazetteer labels
+    assert first[0]["spans"] == [[0, 0, "PER"], [3, 4, "LOC"]]
+    hook.on_epoch_end(2, FixedPredictions(next(rounds)), {"f1": 0.3}, False)
+    assert hook.best[0]["spans"] == [[3, 4, "LOC"]]  # epoch 2 was worse: D_s^best unchanged
+    h1, h2 = hook.history
+    assert h1["vs_gazetteer"] == {"added": 1, "removed": 0}
+    assert h1["trained_on_quality"]["precision"] == 1.0 and h1["trained_on_quality"]["recall"] == pytest.approx(2 / 3)
+    assert h1["relabelled_quality"]["recall"] == 1.0
+    assert h2["vs_previous"] == {"added": 0, "removed": 2}
+    assert h2["relabelled"]["per_type"] == {"PER": 0, "LOC": 1, "ORG": 0}
+    state = hook.state_dict()
+    other = SelfPicking(_records(), ["PER", "LOC", "ORG"])
+    other.load_state_dict(json.loads(json.dumps(state)))
+    assert other.current == hook.current and other.history == hook.history
+
+
+def test_small_helpers():
+    recs = _records()
+    assert as_untyped(recs)[0]["spans"] == [[3, 4, "Entity"]]
+    assert keep_types(recs, ["LOC"])[1]["spans"] == []
+    assert label_set_stats(recs, ["LOC", "ORG"])["per_type"] == {"LOC": 1, "ORG": 1}
+    assert label_changes(recs, keep_types(recs, ["LOC"])) == {"added": 0, "removed": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny_mrc():
+    from cofee_lib.backbones.base import build_backbone
+
+    torch.manual_seed(0)
+    recs = [
+        {"id": str(i), "tokens": f"In {c} the mayor {p} met {o} staff".split(),
+         "spans": [[1, 1, "LOC"], [4, 4, "PER"], [6, 6, "ORG"]]}
+        for i, (c, p, o) in enumerate([("Paris", "Anne", "Acme"), ("Rome", "Bob", "Initech"), ("Oslo", "Carl", "Globex"),
+                                       ("Lima", "Dana", "Umbrella"), ("Kyiv", "Eve", "Hooli"), ("Nice", "Finn", "Vandelay")])
+    ]
+    model = build_backbone("mrc", ["PER", "LOC", "ORG"], model="tiny", max_len=96, records=recs, seed=0)
+    return model, recs
+
+
+def test_fet_hook_clusters_every_entity_and_its_loss_trains_the_encoder(tiny_mrc):
+    model, recs = tiny_mrc
+    hook = FineGrainedTyping(recs, model.hidden_size, k=3, gamma=0.5, restarts=2, device="cpu")
+    first = hook.cluster(model)
+    assert first["entities"] == 18 and sum(first["sizes"]) == 18
+    assert (hook.labels >= 0).all() and hook.labels.max() < 3
+    assert abs(sum(first["alpha"]) - 1) < 1e-5
+    assert sum(first["variance"]) == pytest.approx(first["inertia"], rel=1e-4)  # sum_k V_k is the inertia
+    model.train()
+    feats = model.featurize(recs, train=True)
+    batch = model.collate(feats)
+    out = model(batch, return_hidden=True)
+    extra = hook.extra_loss(model, batch, out)
+    assert extra is not None and torch.isfinite(extra) and extra > 0
+    (out["loss"] + extra).backward()
+    assert hook.head.weight.grad is not None and hook.head.weight.grad.abs().sum() > 0
+    enc_grads = [p.grad for n, p in model.named_parameters() if "encoder" in n and p.grad is not None]
+    assert enc_grads and any(g.abs().sum() > 0 for g in enc_grads)
+    model.zero_grad()
+    second = hook.on_epoch_end(1, model, {"f1": 0.0}, True)
+    assert second is None and len(hook.history) == 2  # re-clustered, records unchanged
+
+
+def test_fet_needs_enough_entities(tiny_mrc):
+    model, recs = tiny_mrc
+    with pytest.raises(Exception, match="at least K"):
+        FineGrainedTyping(recs[:1], model.hidden_size, k=10)
+
+
+def _cofee(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "cofee_lib", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_pretrain_smoke_end_to_end_and_an_ablation(tmp_path):
+    work = tmp_path / "work"
+    run = _cofee("pretrain", "--preset", "smoke", "--target", "wnut16", "--out", str(tmp_path / "cofee"),
+                 "--work-dir", str(work), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((tmp_path / "cofee" / "pretrain_report.json").read_text())
+    assert report["stages"] == ["esi", "nee", "fet"]
+    for stage in ("esi", "nee", "fet"):
+        assert (tmp_path / "cofee" / stage / "best" / "cofee.json").is_file()
+        assert json.loads((tmp_path / "cofee" / stage / "report.json").read_text())["stage"] == stage
+    nee = report["stage_reports"]["nee"]
+    assert len(nee["iterations"]) == 2 and "vs_gazetteer" in nee["iterations"][0]
+    fet = report["stage_reports"]["fet"]
+    assert len(fet["clusterings"]) == 2  # before training, then after the one epoch
+    # the final model tags text
+    tag = _cofee("tag", "--model", str(tmp_path / "cofee" / "fet" / "best"), "Ann flew to Paris", cwd=tmp_path)
+    assert tag.returncode == 0, tag.stderr[-2000:]
+    # -FET-ESI reuses the cached corpora
+    abl = _cofee("pretrain", "--preset", "smoke", "--stages", "nee", "--target", "wnut16", "--out",
+                 str(tmp_path / "nee_only"), "--work-dir", str(work), cwd=tmp_path)
+    assert abl.returncode == 0, abl.stderr[-3000:]
+    assert json.loads((tmp_path / "nee_only" / "pretrain_report.json").read_text())["stages"] == ["nee"]
+
+
+def test_pretrain_rejects_fet_without_nee(tmp_path):
+    run = _cofee("pretrain", "--preset", "smoke", "--stages", "esi,fet", "--target", "wnut16", "--out",
+                 str(tmp_path / "x"), cwd=tmp_path)
+    assert run.returncode == 2 and "needs nee" in run.stderr
