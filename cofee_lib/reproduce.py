@@ -119,3 +119,60 @@ def run_notebooks(preset: str = "default", only: list[str] | None = None, overri
         else:
             os.environ["COFEE_PRESET"] = env_before
     return ran
+
+
+def _strip_for_storage(nb) -> None:
+    """Drop what must not be committed: stderr streams (progress bars, cache paths) and timings."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.metadata.pop("papermill", None)
+
+
+def store_outputs(only: list[str] | None = None, preset: str = "smoke", timeout: int = 1200) -> list[Path]:
+    """Run notebooks in place at ``preset`` and keep their outputs in ``notebooks/`` (nbval's reference).
+
+    nbval (``make test``) re-runs every notebook at the smoke preset and
+    compares the cells marked ``# NBVAL_CHECK_OUTPUT`` with the outputs stored
+    in the notebook file, so those outputs must come from a smoke run. This
+    executes each notebook with its own parameters (no papermill cell is
+    injected), writes everything the notebook produces into a temporary folder
+    (``COFEE_RESULTS_DIR`` etc.; nothing lands in ``results/`` or ``figures/``),
+    drops stderr streams and timing metadata, and saves the notebook file.
+    """
+    import tempfile
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    root = repo_root()
+    names = ("COFEE_PRESET", "COFEE_RESULTS_DIR", "COFEE_FIGURES_DIR", "COFEE_WORK_DIR")
+    saved = {k: os.environ.get(k) for k in names}
+    stored = []
+    with tempfile.TemporaryDirectory(prefix="cofee-store-") as tmp:
+        os.environ.update({"COFEE_PRESET": preset, "COFEE_RESULTS_DIR": str(Path(tmp) / "results"),
+                           "COFEE_FIGURES_DIR": str(Path(tmp) / "figures"), "COFEE_WORK_DIR": str(Path(tmp) / "work")})
+        try:
+            for book in list_notebooks(root, only):
+                print(f"[cofee reproduce] storing the {preset} outputs of {book.name}", file=sys.stderr, flush=True)
+                nb = nbformat.read(book, as_version=4)
+                client = NotebookClient(nb, timeout=timeout, record_timing=False,
+                                        resources={"metadata": {"path": str(book.parent)}})
+                try:
+                    client.execute()
+                except CellExecutionError as exc:
+                    raise CofeeError(f"notebook {book.name} failed; nothing stored: {str(exc).splitlines()[-1]}") from None
+                _strip_for_storage(nb)
+                with atomic_open(book) as fh:
+                    nbformat.write(nb, fh)
+                stored.append(book)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    return stored

@@ -11,15 +11,22 @@ def register(sub):
                    help="override a notebook parameter (JSON values are parsed: -p epochs 2)")
     p.add_argument("--list", action="store_true", help="list the notebooks and exit")
     p.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
+    p.add_argument("--store-outputs", action="store_true",
+                   help="for notebook authors: run the notebooks in place at the smoke preset (outputs to a temporary "
+                        "folder) and keep their outputs in notebooks/, the reference nbval compares against")
     p.set_defaults(func=run)
 
 
 def run(args):
-    from ..reproduce import list_notebooks, parse_overrides, run_notebooks
+    from ..reproduce import list_notebooks, parse_overrides, run_notebooks, store_outputs
 
     if args.list:
         for book in list_notebooks():
             print(book.name)
+        return 0
+    if args.store_outputs:
+        for book in store_outputs(only=args.only):
+            print(f"stored the smoke outputs of {book.name}")
         return 0
     ran = run_notebooks(args.preset, only=args.only, overrides=parse_overrides(args.parameter),
                         log_output=args.log_output)
