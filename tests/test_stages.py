@@ -165,6 +165,17 @@ def test_pretrain_smoke_end_to_end_and_an_ablation(tmp_path):
     # the final model tags text
     tag = _cofee("tag", "--model", str(tmp_path / "cofee" / "fet" / "best"), "Ann flew to Paris", cwd=tmp_path)
     assert tag.returncode == 0, tag.stderr[-2000:]
+    # the supervised setting: fine-tune the pre-trained model on a slice of the labelled train split
+    from cofee_lib.datasets import load_dataset
+    from cofee_lib.records import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", load_dataset("wnut16", "train")[:24])
+    write_jsonl(tmp_path / "dev.jsonl", load_dataset("wnut16", "dev")[:16])
+    ft = _cofee("finetune", "--init", str(tmp_path / "cofee"), "--train", str(tmp_path / "train.jsonl"), "--dev",
+                str(tmp_path / "dev.jsonl"), "--preset", "smoke", "--epochs", "1", "--out", str(tmp_path / "ft"), cwd=tmp_path)
+    assert ft.returncode == 0, ft.stderr[-3000:]
+    ft_report = json.loads((tmp_path / "ft" / "train_report.json").read_text())
+    assert ft_report["backbone"] == "mrc" and ft_report["model"].endswith("fet/best")
     # -FET-ESI reuses the cached corpora
     abl = _cofee("pretrain", "--preset", "smoke", "--stages", "nee", "--target", "wnut16", "--out",
                  str(tmp_path / "nee_only"), "--work-dir", str(work), cwd=tmp_path)

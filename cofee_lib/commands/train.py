@@ -21,6 +21,14 @@ def register(sub):
     p = sub.add_parser("train", help="train a backbone (MRC-NER, BERT tagger, BiLSTM-CRF); best epoch by dev F1",
                        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbone", required=True, choices=["mrc", "tagger", "bilstm-crf"], help="model kind")
+    p.add_argument("--model", help="encoder: tiny | embedded:minilm | a directory | a HuggingFace hub name "
+                                    "(default: the preset's)")
+    add_training_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_training_arguments(p) -> None:
+    """The options ``cofee train`` and ``cofee finetune`` share."""
     p.add_argument("--train", required=True, metavar="F",
                    help="training records (.jsonl: id, tokens, spans) or dataset:NAME (conll2003, wnut16, msra: its train split)")
     p.add_argument("--dev", required=True, metavar="F",
@@ -29,8 +37,6 @@ def register(sub):
     p.add_argument("--queries", metavar="NAME",
                    help="MRC queries: a dataset name from resources/queries.json (conll2003, wnut16, msra, esi, ...) "
                         "or a JSON file {type: query} (default: the dataset's own, else the kit's per-type queries)")
-    p.add_argument("--model", help="encoder: tiny | embedded:minilm | a directory | a HuggingFace hub name "
-                                    "(default: the preset's)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (best/, log.jsonl, train_report.json)")
     p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"],
                    help="training settings (resources/presets.json); flags below override them (default: default)")
@@ -41,6 +47,7 @@ def register(sub):
     p.add_argument("--max-len", type=int, help="sub-tokens per window (longer contexts are windowed, never cut)")
     p.add_argument("--seed", type=int)
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (CPU and recent GPUs)")
+    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="float32 even if the preset uses bf16")
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="checkpoint every STEPS optimizer steps "
                                                                             "(and at every epoch end); 0: epoch ends only")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
@@ -52,7 +59,6 @@ def register(sub):
     p.add_argument("--overwrite", action="store_true", help="discard an unfinished run's checkpoint in --out")
     p.add_argument("--keep-checkpoint", action="store_true", help="keep OUT/checkpoint/ after a finished run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
 
 
 def load_records(spec: str, split: str) -> list[dict]:

@@ -1,0 +1,53 @@
+"""``cofee finetune --init RUN --train F --dev F``: the supervised setting (Table 2).
+
+Fine-tunes a pre-trained CoFEE model on human-labelled data. ``--init`` is a
+``cofee pretrain`` run folder (its final stage is used), a stage folder
+(``RUN/fet``: its ``best/``), or a model folder. The backbone kind (MRC or
+tagger) is the one the model was pre-trained with. Everything else is
+``cofee train``: the best epoch on dev is kept, no test split is read.
+"""
+from __future__ import annotations
+
+EXAMPLE = """example:
+  cofee pretrain --target wnut16 --backbone mrc --out runs/cofee-wnut
+  cofee finetune --init runs/cofee-wnut --train dataset:wnut16 --dev dataset:wnut16 --out runs/cofee-wnut-ft
+"""
+
+
+def resolve_init(init: str):
+    """The model folder behind ``--init`` (pretrain run, stage folder or model folder)."""
+    from pathlib import Path
+
+    from ..errors import CofeeError
+    from ..pipeline import final_model_dir
+
+    path = Path(init)
+    if (path / "best" / "cofee.json").is_file():
+        return path / "best"
+    try:
+        return final_model_dir(path)
+    except CofeeError:
+        raise CofeeError(f"--init {init}: expected a pretrain run folder, a stage folder (with best/) "
+                         "or a saved model folder (with cofee.json)") from None
+
+
+def register(sub):
+    import argparse
+
+    from .train import add_training_arguments
+
+    p = sub.add_parser("finetune", help="fine-tune a pre-trained CoFEE model on labelled data (Table 2)",
+                       description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--init", required=True, metavar="DIR", help="pretrain run, stage folder or model folder")
+    add_training_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..backbones.base import read_config
+    from . import train
+
+    model_dir = resolve_init(args.init)
+    args.backbone = read_config(model_dir)["kind"]
+    args.model = str(model_dir)
+    return train.run(args)
