@@ -65,32 +65,17 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
 
     Returns ``{"d_g": path, "gazetteers": dir, "d_s": path, "d_g_stats": ..., "d_s_counts": ...}``.
     """
-    from .gazetteers import build_gazetteers, load_gazetteers, write_gazetteers
+    from .corpora import general_corpus
+    from .gazetteers import build_gazetteers, default_options, load_gazetteers, write_gazetteers
     from .matching import label_anchors
-    from .wiki import build_anchor_corpus
 
     work_dir = Path(work_dir)
-    corpus_key = {"dumps": list(dumps), "lang": lang, "min_anchors": min_anchors, "max_len": max_len}
-
-    def make_d_g(path: Path) -> dict:
-        parts, stats = [], {}
-        for i, dump in enumerate(dumps):
-            part = path.with_name(f"{path.stem}.part{i}.jsonl")
-            s = build_anchor_corpus(dump, part, lang=lang, max_len=max_len, min_anchors=min_anchors,
-                                    progress=progress)
-            stats[str(dump)] = s
-            parts.append(part)
-        with atomic_open(path) as out:
-            for part in parts:
-                out.write(part.read_text(encoding="utf-8"))
-                part.unlink()
-        return stats
-
-    d_g_path = work_dir / "corpus" / "D_g.jsonl"
-    d_g_stats = cache.cached_file(d_g_path, corpus_key, make_d_g)
+    d_g_stats = general_corpus(work_dir, dumps, lang=lang, max_len=max_len, min_anchors=min_anchors,
+                               progress=progress)
+    d_g_path = Path(d_g_stats["path"])
 
     gaz_key = {"lang": lang, "target": target if lang == "en" else None, "fraction": gazetteer_fraction,
-               "seed": gazetteer_seed}
+               "seed": gazetteer_seed, "options": default_options(lang)}
     gaz_name = f"{lang}-{target}" + ("" if gazetteer_fraction == 1.0 else f"-f{gazetteer_fraction:g}-s{gazetteer_seed}")
     gaz_dir = work_dir / "gazetteers" / gaz_name
 
