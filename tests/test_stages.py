@@ -75,6 +75,7 @@ def test_self_picking_hook_keeps_the_label_set_of_the_best_epoch():
     ])
     hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1, gold_records=gold)
     first = hook.on_epoch_end(1, FixedPredictions(next(rounds)), {"f1": 0.4}, True)
+    assert hook.history[0]["skipped"] is None
     assert hook.best[0]["spans"] == [[3, 4, "LOC"]]  # epoch 1 trained on the gazetteer labels
     assert first[0]["spans"] == [[0, 0, "PER"], [3, 4, "LOC"]]
     hook.on_epoch_end(2, FixedPredictions(next(rounds)), {"f1": 0.3}, False)
@@ -89,6 +90,16 @@ def test_self_picking_hook_keeps_the_label_set_of_the_best_epoch():
     other = SelfPicking(_records(), ["PER", "LOC", "ORG"])
     other.load_state_dict(json.loads(json.dumps(state)))
     assert other.current == hook.current and other.history == hook.history
+
+
+def test_self_picking_keeps_the_labels_after_an_epoch_that_found_nothing_on_dev():
+    model = FixedPredictions(lambda t, i: [])
+    hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1)
+    assert hook.on_epoch_end(1, model, {"f1": 0.0}, True) is None
+    assert model.calls == [] and hook.current[0]["spans"] == [[3, 4, "LOC"]]
+    assert hook.history[0]["skipped"]
+    always = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1, pick_when_dev_zero=True)
+    assert always.on_epoch_end(1, model, {"f1": 0.0}, True)[0]["spans"] == []  # Algorithm 1 as written
 
 
 def test_small_helpers():

@@ -18,6 +18,8 @@ def add_stage_flags(p) -> None:
     g = p.add_argument_group("stage settings (default: the preset's 'pretrain' section)")
     g.add_argument("--delta", type=float, help="self-picking threshold on start/end probabilities (paper: 0.1)")
     g.add_argument("--relabel", choices=["replace", "union"], help="self-picked labels replace D_s (paper) or join the gazetteer labels")
+    g.add_argument("--pick-when-dev-zero", action="store_true", default=None,
+                   help="relabel D_s even after an epoch whose dev F1 is 0 (Algorithm 1 as written; empties D_s in practice)")
     g.add_argument("--gamma", type=float, help="weight of the clustering loss in L_FET (Eq. 8)")
     g.add_argument("--k", type=int, help="number of k-means clusters K")
     g.add_argument("--variance", choices=["sum", "feature"], help="V_k as the paper's sum (default) or the authors' per-feature variance")
@@ -41,7 +43,7 @@ def add_stage_flags(p) -> None:
 
 
 def stage_overrides(args) -> dict:
-    names = ["delta", "relabel", "gamma", "k", "variance", "head_follow", "kmeans_restarts", "epochs_esi",
+    names = ["delta", "relabel", "pick_when_dev_zero", "gamma", "k", "variance", "head_follow", "kmeans_restarts", "epochs_esi",
              "epochs_nee", "epochs_fet", "min_anchors", "gazetteer_fraction", "gazetteer_seed", "max_dg_sentences",
              "max_ds_sentences", "max_dev_sentences"]
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
