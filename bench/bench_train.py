@@ -9,7 +9,9 @@ same initial weights, one after the other in one process:
   (every step: collate, forward, backward, clipping, AdamW), the tokens its ``useful_tokens``.
 * **reference**: what the authors' code did: every (query, context) feature padded (or cut)
   to 150 sub-tokens, batches drawn in random order, fp32. Same model, same features, same
-  batch size, same optimizer, clipping and loss.
+  batch size, same optimizer, clipping and loss. Its steps all have the same shape, so fewer
+  of them (``reference_steps``) give as good an average; one more step before them warms up
+  and is not timed (which favours the reference: the kit's time includes its first step).
 
 *Useful tokens* are non-padding sub-tokens ([CLS], query, [SEP], context, [SEP]).
 
@@ -44,7 +46,8 @@ SIZES = {
     "tiny": {"datasets": ["wnut16"], "model": "tiny", "steps": 2, "batch_size": 4, "train_sentences": 40,
              "dev_sentences": 4, "pad_to": 150, "lr": 5e-5, "peak_n": 256, "peak_n_gpu": 1024,
              "peak_repeats": 2, "seed": 0},
-    "full": {"datasets": ["wnut16", "conll2003"], "model": "embedded:minilm", "steps": 20, "batch_size": 16,
+    "full": {"datasets": ["wnut16", "conll2003"], "model": "embedded:minilm", "steps": 20, "reference_steps": 10,
+             "batch_size": 16,
              "train_sentences": 1000, "dev_sentences": 16, "pad_to": 150, "lr": 5e-5, "peak_n": 2048,
              "peak_n_gpu": 8192, "peak_repeats": 5, "seed": 0},
 }
@@ -145,11 +148,12 @@ def reference_loop(model, init_state, features: list[dict], settings: dict, devi
     model.train()
     pad_to = settings["pad_to"]
     lengths = [min(len(f["input_ids"]), pad_to) for f in features]
-    order = make_batches(lengths, settings["batch_size"], 0, settings["seed"], bucketing=False)[:settings["steps"]]
+    steps = settings.get("reference_steps") or settings["steps"]
+    order = make_batches(lengths, settings["batch_size"], 0, settings["seed"], bucketing=False)[:steps + 1]
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings["lr"])
     seconds, batches = 0.0, []
-    for idx in order:
+    for n, idx in enumerate(order):
         t0 = time.perf_counter()
         batch = pad_batch(model.collate([features[i] for i in idx]), pad_to, model._pad_id)
         loss = model(batch)["loss"]
@@ -158,11 +162,13 @@ def reference_loop(model, init_state, features: list[dict], settings: dict, devi
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         float(loss.detach())  # waits for the device, as the engine's loss bookkeeping does
+        if n == 0 and len(order) > 1:
+            continue  # warm-up step (one fixed shape: its kernels are made once), not timed
         seconds += time.perf_counter() - t0
         batches.append({"padded_len": pad_to, "lengths": [lengths[i] for i in idx]})
     useful = sum(sum(b["lengths"]) for b in batches)
     executed = pad_to * sum(len(b["lengths"]) for b in batches)
-    return {"steps": len(order), "seconds": seconds, "useful_tokens": useful, "executed_tokens": executed,
+    return {"steps": len(batches), "seconds": seconds, "useful_tokens": useful, "executed_tokens": executed,
             "padding_fraction": 1.0 - useful / executed, "useful_tokens_per_s": useful / seconds,
             "batches": batches}
 
@@ -254,10 +260,11 @@ def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
                        "(bf16 effect left out)", None),
             common.row(f"1 train {dataset}", "model FLOP rate (bf16 on) / measured bf16 matmul peak",
                        v["kit_bf16"]["model_gflops_per_s"], peaks["bf16"]["gflops"], "GFLOP/s",
-                       v["kit_bf16"]["mfu"], f">= {TARGET_MFU_BF16:.0%}", v["kit_bf16"]["mfu"] >= TARGET_MFU_BF16),
+                       v["kit_bf16"]["mfu"], f">= {TARGET_MFU_BF16:.0%}", v["kit_bf16"]["mfu"] >= TARGET_MFU_BF16,
+                       share=True),
             common.row(f"1 train {dataset}", "model FLOP rate (fp32) / measured fp32 matmul peak",
                        v["kit_fp32"]["model_gflops_per_s"], peaks["fp32"]["gflops"], "GFLOP/s",
-                       v["kit_fp32"]["mfu"], "(none)", None),
+                       v["kit_fp32"]["mfu"], "(none)", None, share=True),
         ]
     return {"name": NAME, "size": size, "settings": settings, "device": str(device),
             "flop_formula": "per sequence of n useful tokens, forward+backward: 6*P*n + 12*L*n^2*h "

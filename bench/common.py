@@ -192,10 +192,13 @@ def ratio(kit: float | None, reference: float | None) -> float | None:
 
 
 def row(benchmark: str, metric: str, kit, reference, unit: str, ratio_value, target: str,
-        met: bool | None, note: str = "") -> dict:
-    """One line of the summary table. ``met`` is None when no target applies or it was not measured."""
+        met: bool | None, note: str = "", share: bool = False) -> dict:
+    """One line of the summary table. ``met`` is None when no target applies or it was not measured.
+
+    ``share=True``: the ratio is a fraction of a ceiling, shown as a percentage.
+    """
     return {"benchmark": benchmark, "metric": metric, "kit": kit, "reference": reference, "unit": unit,
-            "ratio": ratio_value, "target": target, "met": met, "note": note}
+            "ratio": ratio_value, "ratio_is_share": share, "target": target, "met": met, "note": note}
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -216,7 +219,12 @@ def markdown_table(rows: list[dict]) -> str:
     for r in rows:
         unit = f" {r['unit']}" if r.get("unit") else ""
         met = "n/a" if r.get("met") is None else ("yes" if r["met"] else "**no**")
-        ratio_text = "n/a" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
+        if r.get("ratio") is None:
+            ratio_text = "n/a"
+        elif r.get("ratio_is_share"):
+            ratio_text = f"{r['ratio']:.1%}"
+        else:
+            ratio_text = f"{r['ratio']:.2f}x"
         lines.append(f"| {r['benchmark']} | {r['metric']} | {fmt(r['kit'])}{unit} | {fmt(r['reference'])}{unit} | "
                      f"{ratio_text} | {r['target']} | {met} |")
     return "\n".join(lines)

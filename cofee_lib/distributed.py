@@ -78,6 +78,10 @@ def context() -> DistContext:
 def cleanup() -> None:
     """Leave the process group (if one was joined)."""
     if dist.is_available() and dist.is_initialized():
+        try:  # every rank leaves together: a rank tearing down gloo while another still talks can abort
+            dist.barrier()
+        except RuntimeError:
+            pass
         dist.destroy_process_group()
 
 
