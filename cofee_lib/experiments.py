@@ -25,7 +25,7 @@ def _row(metrics: dict, dev_f1: float | None, **extra) -> dict:
 
 def weak_supervision_table(target: str, out_dir, preset: str = "default", backbone: str = "mrc",
                            model: str | None = None, work_dir=None, seed: int | None = None,
-                           train_overrides: dict | None = None, **overrides) -> dict:
+                           train_overrides: dict | None = None, command: str | None = None, **overrides) -> dict:
     """Table 3 for one target dataset: Matching, MRC-NER on D_s, CoFEE, -FET, -FET-ESI.
 
     Writes ``<out_dir>/table3_<target>.json`` and returns its content.
@@ -66,7 +66,11 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
         "-FET-ESI": _row(evaluate_once(out_dir / "nee_only" / "nee" / "best", test),
                          runs["nee_only"]["stage_reports"]["nee"]["best_f1"], model=str(out_dir / "nee_only" / "nee" / "best")),
     }
-    result = {"table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
+    import platform
+    import os
+
+    result = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+              "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
               "target": target, "backbone": backbone, "preset": preset, "types": types,
               "test_sentences": len(test), "rows": rows,
               "runs": {name: {"dir": str(out_dir / name), "seconds": rep["seconds"],

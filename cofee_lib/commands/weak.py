@@ -27,12 +27,15 @@ def register(sub):
 
 def run(args):
     import json
+    import shlex
+    import sys
 
     from ..experiments import weak_supervision_table
     from .pretrain import stage_overrides, train_overrides
 
     result = weak_supervision_table(args.target, args.out, preset=args.preset, backbone=args.backbone,
                                     model=args.model, work_dir=args.work_dir, train_overrides=train_overrides(args),
+                                    command="cofee " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                                     **stage_overrides(args))
     print(f"Table 3 ({args.target}, test, {result['test_sentences']} sentences):")
     print(f"{'model':<20} {'P':>7} {'R':>7} {'F1':>7} {'dev F1':>7}")
