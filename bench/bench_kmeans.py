@@ -191,14 +191,7 @@ def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=list(SIZES), default="full")
-    parser.add_argument("--work-dir", default=str(common.REPO / "work"))
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    common.set_threads(args.threads)
-    print(json.dumps(run(args.size, args.work_dir), indent=2, default=str))
-    return 0
+    return common.script_main(run, SIZES, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -235,3 +235,18 @@ def work_subdir(work_dir, *parts) -> Path:
     path = Path(work_dir).joinpath("bench", *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def script_main(run, sizes: dict, doc: str, argv=None) -> int:
+    """The command line every ``bench_*.py`` script shares: ``--size``, ``--work-dir``, ``--threads``."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size", choices=list(sizes), default="full")
+    parser.add_argument("--work-dir", default=str(REPO / "work"))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    print(json.dumps(run(args.size, args.work_dir), indent=2, default=str))
+    return 0
