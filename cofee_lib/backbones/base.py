@@ -130,6 +130,13 @@ class Backbone(torch.nn.Module):
                              torch.zeros_like(upto_end))
         return upto_end - before
 
+    def _batches(self, features: list[dict], batch_size: int):
+        """Prediction batches: features sorted by length (least padding), ``(indices, collated batch)``."""
+        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            yield idx, self.collate([features[j] for j in idx])
+
     @torch.no_grad()
     def predict(self, records, threshold: float = 0.5, batch_size: int = 32,
                 progress: bool = False) -> list[list[list]]:

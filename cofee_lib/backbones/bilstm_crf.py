@@ -195,12 +195,6 @@ class BiLSTMCRFBackbone(Backbone):
             out["hidden"] = hidden
         return out
 
-    def _batches(self, feats, batch_size):
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            yield idx, self.collate([feats[j] for j in idx])
-
     @torch.no_grad()
     def predict(self, records, threshold: float = 0.5, batch_size: int = 32, progress: bool = False):
         records = list(records)

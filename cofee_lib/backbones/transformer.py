@@ -282,12 +282,6 @@ class TransformerBackbone(Backbone):
         return out
 
     # -------------------------------------------------------------- predict
-    def _batches(self, features, batch_size):
-        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            yield idx, self.collate([features[j] for j in idx])
-
     @torch.no_grad()
     def predict(self, records, threshold: float = 0.5, batch_size: int = 32, progress: bool = False):
         records = list(records)
