@@ -138,6 +138,26 @@ class Backbone(torch.nn.Module):
             yield idx, self.collate([features[j] for j in idx])
 
     @torch.no_grad()
+    def _pool_entities(self, records: list[dict], feats: list[dict], batch_size: int):
+        """Sum the pooled states of every record span over the features holding it (``span_embeddings``)."""
+        keys = [(ri, si) for ri, rec in enumerate(records) for si in range(len(rec["spans"]))]
+        slot = {k: i for i, k in enumerate(keys)}
+        result = torch.zeros((len(keys), self.hidden_size), dtype=torch.float32)
+        was_training = self.training
+        self.eval()
+        try:
+            for _, batch in self._batches([f for f in feats if f.get("entities")], batch_size):
+                with self.autocast():
+                    hidden = self.encode(batch)
+                pooled = self.pool_spans(hidden, batch).cpu()
+                rows = torch.tensor([slot[(int(r), int(s))] for r, s in
+                                     zip(batch["entity_record_index"], batch["entity_span_index"])], dtype=torch.long)
+                result.index_add_(0, rows, pooled)
+        finally:
+            self.train(was_training)
+        return result, keys
+
+    @torch.no_grad()
     def predict(self, records, threshold: float = 0.5, batch_size: int = 32,
                 progress: bool = False) -> list[list[list]]:
         """Word-level spans ``[start, end, type]`` (inclusive end) for each record.

@@ -219,23 +219,7 @@ class BiLSTMCRFBackbone(Backbone):
     @torch.no_grad()
     def span_embeddings(self, records, batch_size: int = 32):
         records = list(records)
-        was = self.training
-        self.eval()
-        feats = [f for f in self._featurize(records, "whole") if f["entities"]]
-        keys = [(ri, si) for ri, rec in enumerate(records) for si in range(len(rec["spans"]))]
-        slot = {k: i for i, k in enumerate(keys)}
-        result = torch.zeros((len(keys), self.hidden_size), dtype=torch.float32)
-        try:
-            for idx, batch in self._batches(feats, batch_size):
-                with self.autocast():
-                    hidden = self.encode(batch)
-                pooled = self.pool_spans(hidden, batch).cpu()
-                rows = torch.tensor([slot[(int(r), int(s))] for r, s in
-                                     zip(batch["entity_record_index"], batch["entity_span_index"])], dtype=torch.long)
-                result.index_add_(0, rows, pooled)
-        finally:
-            self.train(was)
-        return result, keys
+        return self._pool_entities(records, self._featurize(records, "whole"), batch_size)
 
     # ------------------------------------------------------------ checkpoints
     def config_dict(self) -> dict:

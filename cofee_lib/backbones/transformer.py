@@ -348,26 +348,9 @@ class TransformerBackbone(Backbone):
     @torch.no_grad()
     def span_embeddings(self, records, batch_size: int = 32):
         records = list(records)
-        was_training = self.training
-        self.eval()
         prepared = self._embedding_records(records)
         feats = self._featurize(prepared, train=False, entity_mode="pieces")
-        feats = [f for f in feats if f.get("entities")]
-        keys = [(ri, si) for ri, rec in enumerate(records) for si in range(len(rec["spans"]))]
-        slot = {k: i for i, k in enumerate(keys)}
-        result = torch.zeros((len(keys), self.hidden_size), dtype=torch.float32)
-        try:
-            for idx, batch in self._batches(feats, batch_size):
-                with self.autocast():
-                    hidden = self.encode(batch)
-                pooled = self.pool_spans(hidden, batch).cpu()
-                rows = torch.tensor([slot[(int(r), int(s))] for r, s in
-                                     zip(batch["entity_record_index"], batch["entity_span_index"])],
-                                    dtype=torch.long)
-                result.index_add_(0, rows, pooled)
-        finally:
-            self.train(was_training)
-        return result, keys
+        return self._pool_entities(records, feats, batch_size)
 
     def _embedding_records(self, records):
         return records
