@@ -140,13 +140,18 @@ def _build(kind: str, types, init: str, queries: dict | None, max_len: int, reco
 
 def pretrain(stages, backbone: str, target: str, out, model: str | None = None, preset: str = "default",
              lang: str = "en", work_dir=None, self_picking: bool = True, resume: bool = False,
-             train_overrides: dict | None = None, **overrides) -> dict:
+             train_overrides: dict | None = None, use_cache: bool = True, **overrides) -> dict:
     """Run the chosen CoFEE stages for ``target``; return (and write) the run's report.
 
     ``overrides`` are pretrain settings (delta, relabel, gamma, k, variance,
     head_follow, kmeans_restarts, epochs_esi, epochs_nee, epochs_fet, max_dg_sentences,
     max_ds_sentences, max_dev_sentences, ...); ``train_overrides`` apply to
     every stage's training config (lr, batch_size, seed, bf16, ...).
+
+    Each stage runs in a folder of ``<work_dir>/runs/`` named by a digest of its
+    initial model, data and settings (:mod:`cofee_lib.runs`); ``<out>/<stage>``
+    links to it. A stage that finished before with identical inputs is reused,
+    not recomputed (``use_cache=False`` trains into ``<out>`` afresh).
     """
     from .datasets import load_dataset
     from .queries import get_queries
@@ -197,37 +202,55 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
               "stage_reports": {}}
     init = model
     ds_best = d_s
+    from .runs import run_cached
+
+    def stage_run(stage: str, m, train_records, dev_records, cfg, execute, extra: dict | None = None) -> dict:
+        return run_cached(stage, m, train_records, dev_records, cfg, work_dir, out / stage, execute,
+                          settings={"backbone": backbone, **(extra or {})}, use_cache=use_cache)
+
     if "esi" in stages:
         _say(f"ESI: {len(d_g)} anchor sentences, dev {len(dev)} ({target}, types collapsed to {ESI_TYPE})")
         m = _build(backbone, [ESI_TYPE], init, get_queries("esi"), max_len, d_g, seed)
-        report["stage_reports"]["esi"] = run_esi(m, d_g, dev, config("esi"), out / "esi", resume=resume)
+        cfg = config("esi")
+        report["stage_reports"]["esi"] = stage_run(
+            "esi", m, d_g, dev, cfg, lambda folder, res: run_esi(m, d_g, dev, cfg, folder, resume=res))
         init = str(out / "esi" / "best")
     if "nee" in stages:
         nee_settings = stage_settings
         _say(f"NEE: {len(d_s)} gazetteer-labelled sentences, types {','.join(types)}, "
              + (f"self-picking delta={nee_settings.delta} ({nee_settings.relabel})" if self_picking else "no self-picking"))
         m = _build(backbone, types, init, queries, max_len, d_s, seed)
-        if self_picking:
-            rep = run_nee(m, d_s, dev, config("nee"), out / "nee", nee_settings, resume=resume)
-        else:
+        cfg = config("nee")
+
+        def execute_nee(folder: Path, res: bool) -> dict:
+            if self_picking:
+                return run_nee(m, d_s, dev, cfg, folder, nee_settings, resume=res)
             from .engine import train
             from .stages import keep_types
 
-            result = train(m, d_s, keep_types(dev, types), config("nee"), out / "nee", resume=resume)
-            write_jsonl(out / "nee" / "ds_best.jsonl", d_s)
+            result = train(m, d_s, keep_types(dev, types), cfg, folder, resume=res)
+            write_jsonl(folder / "ds_best.jsonl", d_s)
             rep = {"stage": "nee", "self_picking": False, "best_f1": result.best_f1, "best_epoch": result.best_epoch,
                    "best_metrics": result.best_metrics, "history": result.history,
                    "tokens_per_second": result.tokens_per_second, "best_dir": result.best_dir}
-            write_report(out / "nee" / "report.json", rep)
-        report["stage_reports"]["nee"] = rep
+            write_report(folder / "report.json", rep)
+            return rep
+
+        picking = ({"self_picking": True, "delta": nee_settings.delta, "relabel": nee_settings.relabel,
+                    "pick_when_dev_zero": nee_settings.pick_when_dev_zero} if self_picking else {"self_picking": False})
+        report["stage_reports"]["nee"] = stage_run("nee", m, d_s, dev, cfg, execute_nee, picking)
         init = str(out / "nee" / "best")
         ds_best = read_jsonl(out / "nee" / "ds_best.jsonl")
     if "fet" in stages:
         _say(f"FET: {sum(len(r['spans']) for r in ds_best)} entities of D_s^best, K={stage_settings.k}, "
              f"gamma={stage_settings.gamma}, variance={stage_settings.variance}")
         m = _build(backbone, types, init, queries, max_len, ds_best, seed)
-        report["stage_reports"]["fet"] = run_fet(m, ds_best, dev, config("fet"), out / "fet", stage_settings,
-                                                 resume=resume)
+        cfg = config("fet")
+        fet_keys = ("k", "gamma", "variance", "head_follow", "kmeans_restarts")
+        report["stage_reports"]["fet"] = stage_run(
+            "fet", m, ds_best, dev, cfg,
+            lambda folder, res: run_fet(m, ds_best, dev, cfg, folder, stage_settings, resume=res),
+            {k: getattr(stage_settings, k) for k in fet_keys})
         init = str(out / "fet" / "best")
     report["final_model"] = init
     report["final_dev_f1"] = report["stage_reports"][stages[-1]]["best_f1"]

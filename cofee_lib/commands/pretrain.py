@@ -69,7 +69,11 @@ def register(sub):
     p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"])
     p.add_argument("--work-dir", help="where corpora and gazetteers are cached (default: work/<preset>)")
     p.add_argument("--no-self-picking", action="store_true", help="train NEE on the gazetteer labels only (MRC-NER on D_s)")
-    p.add_argument("--resume", action="store_true", help="continue unfinished stages from their checkpoints")
+    p.add_argument("--resume", action="store_true",
+                   help="continue unfinished stages from their checkpoints (automatic for cached stages)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="train every stage into --out afresh instead of reusing finished stages from "
+                        "<work-dir>/runs (stages are keyed by initial weights, tokenizer, data and settings)")
     add_stage_flags(p)
     p.set_defaults(func=run)
 
@@ -79,8 +83,10 @@ def run(args):
 
     report = pretrain(args.stages, args.backbone, args.target, args.out, model=args.model, preset=args.preset,
                       lang=args.lang, work_dir=args.work_dir, self_picking=not args.no_self_picking,
-                      resume=args.resume, train_overrides=train_overrides(args), **stage_overrides(args))
+                      resume=args.resume, train_overrides=train_overrides(args), use_cache=not args.no_cache,
+                      **stage_overrides(args))
     for stage, rep in report["stage_reports"].items():
-        print(f"{stage}: best dev F1 {rep['best_f1']:.4f} (epoch {rep['best_epoch']})")
+        reused = " (reused a finished run)" if rep.get("reused") else ""
+        print(f"{stage}: best dev F1 {rep['best_f1']:.4f} (epoch {rep['best_epoch']}){reused}")
     print(f"final model: {report['final_model']}  ({report['seconds']:.0f} s)")
     return 0
