@@ -1,84 +1,388 @@
-"""The paper's experiments as functions: Table 3 (weakly supervised) and Table 2 (supervised).
+"""The paper's experiments as functions: Table 3, Table 2, and the sweeps of Figures 2 and 3.
 
-Each function trains what its rows need (models are selected on **dev**),
-then reads the test split **once** to score the selected models, and writes
-one results JSON. Rows share work where the paper's definitions allow it:
-"-FET" is exactly the NEE stage of the full CoFEE run, so it is scored from
-that run's ``nee/best`` rather than trained twice.
+Every function trains what it needs through :func:`cofee_lib.pipeline.pretrain`
+or :func:`supervised_run`, both of which reuse finished runs by content
+(:mod:`cofee_lib.runs`): the CoFEE run of notebooks 03-05 *is* Table 3's
+CoFEE-MRC row and the 100% point of every sweep, so the batch trains it once.
+
+Models are selected on **dev**. The table functions read the test split
+**once**, at the end, to score the selected models; the sweeps (Figures 2 and
+3) report dev F1 only, as the paper does (Sec. 6). Rows share work where the
+paper's definitions allow: "-FET" is exactly the NEE stage of the full CoFEE
+run, so it is scored from that run's ``nee/best`` rather than trained twice.
+Runs repeated over seeds give mean and sample standard deviation.
 """
 from __future__ import annotations
 
 import json
+import os
+import platform
+import statistics
+import sys
 import time
 from pathlib import Path
 
-from .errors import atomic_open
+from .errors import CofeeError, atomic_open
 
 WEAK_ROWS = ("Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI")
+SUPERVISED_ROWS = ("BiLSTM-CRF", "BERT", "MRC-NER", "CoFEE-BERT", "CoFEE-MRC")
+# what each supervised row trains: backbone kind, and whether it starts from a CoFEE pre-training run
+SUPERVISED_KIND = {"BiLSTM-CRF": ("bilstm-crf", False), "BERT": ("tagger", False), "MRC-NER": ("mrc", False),
+                   "CoFEE-BERT": ("tagger", True), "CoFEE-MRC": ("mrc", True)}
 
 
-def _row(metrics: dict, dev_f1: float | None, **extra) -> dict:
-    return {"P": metrics["precision"], "R": metrics["recall"], "F1": metrics["f1"], "dev_F1": dev_f1,
+def _say(msg: str) -> None:
+    print(f"[cofee] {msg}", file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    """One line naming the machine a result was produced on."""
+    try:
+        import torch
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except Exception:  # pragma: no cover - torch is a dependency
+        device = "unknown device"
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}, {platform.system()}"
+
+
+def mean_std(values) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0.0 for one value; None for none)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _scores(metrics: dict) -> dict:
+    return {"P": metrics["precision"], "R": metrics["recall"], "F1": metrics["f1"],
             "per_type": {t: {"P": m["precision"], "R": m["recall"], "F1": m["f1"], "n_gold": m["n_gold"]}
-                         for t, m in metrics["per_type"].items()}, **extra}
+                         for t, m in metrics["per_type"].items()}}
 
+
+def aggregate(per_seed: list[dict]) -> dict:
+    """One table row from per-seed rows: P/R/F1 and dev F1 as means, with ``*_std`` and the seeds."""
+    row = {}
+    for key in ("P", "R", "F1", "dev_F1"):
+        mean, std = mean_std([r.get(key) for r in per_seed])
+        row[key], row[f"{key}_std"] = mean, std
+    row["n_seeds"] = len(per_seed)
+    row["seeds"] = [r.get("seed") for r in per_seed]
+    row["per_type"] = per_seed[0].get("per_type") if len(per_seed) == 1 else {
+        t: {k: mean_std([r["per_type"][t][k] for r in per_seed if t in r.get("per_type", {})])[0]
+            for k in ("P", "R", "F1")}
+        for t in per_seed[0].get("per_type", {})}
+    row["per_seed"] = [{k: r.get(k) for k in ("seed", "P", "R", "F1", "dev_F1", "model")} for r in per_seed]
+    return row
+
+
+def _write(path: Path, result: dict) -> None:
+    with atomic_open(path) as fh:
+        json.dump(result, fh, indent=2, default=str)
+        fh.write("\n")
+
+
+def _test_records(target: str, types) -> list[dict]:
+    from .datasets import load_dataset
+
+    return [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "test")]
+
+
+# --------------------------------------------------------------------------- Table 3
 
 def weak_supervision_table(target: str, out_dir, preset: str = "default", backbone: str = "mrc",
-                           model: str | None = None, work_dir=None, seed: int | None = None,
-                           train_overrides: dict | None = None, command: str | None = None, **overrides) -> dict:
+                           model: str | None = None, work_dir=None, seed: int | None = None, seeds=None,
+                           train_overrides: dict | None = None, command: str | None = None,
+                           results_dir=None, **overrides) -> dict:
     """Table 3 for one target dataset: Matching, MRC-NER on D_s, CoFEE, -FET, -FET-ESI.
 
-    Writes ``<out_dir>/table3_<target>.json`` and returns its content.
+    ``seeds`` (or one ``seed``; default: the preset's) repeats the trained
+    rows; Matching has no seed. Writes ``<results_dir or out_dir>/table3_<target>.json``.
     """
-    from .datasets import load_dataset
     from .gazetteers import load_gazetteers
     from .matching import match_records
     from .metrics import evaluate_records
     from .pipeline import evaluate_once, pretrain
+    from .presets import get_preset
 
     out_dir = Path(out_dir)
-    train_overrides = dict(train_overrides or {})
-    if seed is not None:
-        train_overrides["seed"] = seed
+    if seed is None:
+        seed = (train_overrides or {}).get("seed")
+    seeds = list(seeds) if seeds else [seed if seed is not None else get_preset(preset)["train"]["seed"]]
     started = time.perf_counter()
-    common = dict(backbone=backbone, target=target, model=model, preset=preset, work_dir=work_dir,
-                  train_overrides=train_overrides, **overrides)
-    runs = {
-        "cofee": pretrain("esi,nee,fet", out=out_dir / "cofee", **common),
-        "nee_only": pretrain("nee", out=out_dir / "nee_only", **common),
-        "ds_only": pretrain("nee", out=out_dir / "ds_only", self_picking=False, **common),
-    }
-    types = runs["cofee"]["types"]
-    gaz_dir = runs["cofee"]["corpora"]["gazetteers"]
+    cofee_row = "CoFEE-MRC" if backbone == "mrc" else "CoFEE-BERT"
+    runs_by_seed = {}
+    for s in seeds:
+        common = dict(backbone=backbone, target=target, model=model, preset=preset, work_dir=work_dir,
+                      train_overrides={**(train_overrides or {}), "seed": s}, **overrides)
+        base = out_dir / f"seed{s}"
+        runs_by_seed[s] = {
+            "cofee": pretrain("esi,nee,fet", out=base / "cofee", **common),
+            "nee_only": pretrain("nee", out=base / "nee_only", **common),
+            "ds_only": pretrain("nee", out=base / "ds_only", self_picking=False, **common),
+        }
+    first = runs_by_seed[seeds[0]]
+    types = first["cofee"]["types"]
+    gaz_dir = first["cofee"]["corpora"]["gazetteers"]
 
     # ---- the one read of the test split ----
-    test = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "test")]
+    test = _test_records(target, types)
+    which = {"MRC-NER": ("ds_only", "nee"), cofee_row: ("cofee", "fet"), "-FET": ("cofee", "nee"),
+             "-FET-ESI": ("nee_only", "nee")}
+    per_seed = {name: [] for name in which}
+    for s, runs in runs_by_seed.items():
+        for name, (run, stage) in which.items():
+            best = out_dir / f"seed{s}" / run / stage / "best"
+            per_seed[name].append({"seed": s, "model": str(best), **_scores(evaluate_once(best, test)),
+                                   "dev_F1": runs[run]["stage_reports"][stage]["best_f1"]})
     matched = match_records(test, load_gazetteers(gaz_dir))
-    rows = {
-        "Gazetteer Matching": _row(evaluate_records(test, matched), None, model=None),
-        "MRC-NER": _row(evaluate_once(out_dir / "ds_only" / "nee" / "best", test),
-                        runs["ds_only"]["stage_reports"]["nee"]["best_f1"], model=str(out_dir / "ds_only" / "nee" / "best")),
-        "CoFEE-MRC" if backbone == "mrc" else "CoFEE-BERT": _row(
-            evaluate_once(out_dir / "cofee" / "fet" / "best", test),
-            runs["cofee"]["stage_reports"]["fet"]["best_f1"], model=str(out_dir / "cofee" / "fet" / "best")),
-        "-FET": _row(evaluate_once(out_dir / "cofee" / "nee" / "best", test),
-                     runs["cofee"]["stage_reports"]["nee"]["best_f1"], model=str(out_dir / "cofee" / "nee" / "best")),
-        "-FET-ESI": _row(evaluate_once(out_dir / "nee_only" / "nee" / "best", test),
-                         runs["nee_only"]["stage_reports"]["nee"]["best_f1"], model=str(out_dir / "nee_only" / "nee" / "best")),
-    }
-    import platform
-    import os
-
-    result = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
-              "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
-              "target": target, "backbone": backbone, "preset": preset, "types": types,
+    rows = {"Gazetteer Matching": {**_scores(evaluate_records(test, matched)), "dev_F1": None, "n_seeds": 0,
+                                   "seeds": [], "model": None}}
+    rows.update({name: aggregate(per_seed[name]) for name in which})
+    rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI")}
+    result = {"command": command, "machine": machine(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
+              "target": target, "backbone": backbone, "preset": preset, "types": types, "seeds": seeds,
               "test_sentences": len(test), "rows": rows,
-              "runs": {name: {"dir": str(out_dir / name), "seconds": rep["seconds"],
-                              "dev_f1": {s: r["best_f1"] for s, r in rep["stage_reports"].items()}}
-                       for name, rep in runs.items()},
-              "data": runs["cofee"]["data"], "settings": runs["cofee"]["settings"],
+              "runs": {f"seed{s}/{name}": {"seconds": rep["seconds"],
+                                           "reused": {st: r.get("reused") for st, r in rep["stage_reports"].items()},
+                                           "dev_f1": {st: r["best_f1"] for st, r in rep["stage_reports"].items()}}
+                       for s, runs in runs_by_seed.items() for name, rep in runs.items()},
+              "data": first["cofee"]["data"], "settings": first["cofee"]["settings"], "model": first["cofee"]["model"],
               "seconds": round(time.perf_counter() - started, 1)}
-    with atomic_open(out_dir / f"table3_{target}.json") as fh:
-        json.dump(result, fh, indent=2)
-        fh.write("\n")
+    _write(Path(results_dir or out_dir) / f"table3_{target}.json", result)
     return result
+
+
+# --------------------------------------------------------------------------- supervised runs
+
+def supervised_run(name: str, kind: str, init: str, types, train_records, dev_records, config, work_dir, out,
+                   queries: dict | None = None, max_len: int = 128, use_cache: bool = True) -> dict:
+    """Train one supervised model (reused when an identical run finished); return its report.
+
+    ``init`` is an encoder (``embedded:minilm``, a directory, ``tiny``; ignored
+    by the BiLSTM-CRF) or a kit checkpoint (a CoFEE pre-trained model: its
+    encoder is kept, heads for ``types`` are new unless they match).
+    """
+    from .engine import seed_everything, train
+    from .pipeline import _build
+    from .runs import run_cached
+    from .stages import _summary, keep_types, write_report
+
+    seed_everything(config.seed)
+    model = _build(kind, list(types), init, queries if kind == "mrc" else None, max_len, train_records, config.seed)
+    dev = keep_types(dev_records, types)
+
+    def execute(folder: Path, resume: bool) -> dict:
+        result = train(model, train_records, dev, config, folder, resume=resume)
+        report = {"stage": "finetune", "row": name, "kind": kind, "init": str(init), "types": list(types),
+                  "train_sentences": len(train_records), "dev_sentences": len(dev), **_summary(result)}
+        write_report(folder / "report.json", report)
+        return report
+
+    return run_cached(f"finetune-{kind}", model, train_records, dev, config, work_dir, out, execute,
+                      settings={"kind": kind}, use_cache=use_cache)
+
+
+def supervised_data(target: str, max_train_sentences: int | None, max_dev_sentences: int | None,
+                    fraction: float = 1.0, types=None, seed: int = 0) -> tuple[list[dict], list[dict], list[str]]:
+    """The labelled train (capped, then a nested ``fraction``) and dev records of ``target``, and its types."""
+    from .datasets import dataset_types, load_dataset
+    from .pipeline import fraction_subset, subsample
+
+    types = list(types or dataset_types(target))
+    train = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "train")]
+    train = subsample(train, max_train_sentences, seed)
+    if fraction < 1.0:
+        train = fraction_subset(train, fraction, seed)
+    dev = subsample(load_dataset(target, "dev"), max_dev_sentences, seed)
+    return train, dev, types
+
+
+def supervised_config(preset: str, row: str, seed: int, settings: dict):
+    """The training config of a Table 2 row: the preset's finetune settings, the BiLSTM-CRF's own."""
+    from .presets import train_config
+
+    over = dict(settings.get("train") or {})
+    if row == "BiLSTM-CRF":
+        over.update(settings.get("bilstm") or {})
+    return train_config(preset, "finetune", **{**over, "seed": seed})
+
+
+def supervised_table(target: str, out_dir, preset: str = "default", model: str | None = None, work_dir=None,
+                     rows=SUPERVISED_ROWS, seeds: dict | None = None, max_train_sentences: int | None = None,
+                     max_dev_sentences: int | None = None, settings: dict | None = None, results_dir=None,
+                     command: str | None = None, **pretrain_overrides) -> dict:
+    """Table 2 for one target: each row fine-tuned on the labelled train split, selected on dev, tested once.
+
+    ``seeds`` maps a row name (or ``"default"``) to its seeds. CoFEE rows start
+    from a CoFEE pre-training run (ESI, NEE, FET) of their backbone with the
+    preset's seed; the fine-tuning seeds vary. Writes ``table2_<target>.json``.
+    """
+    from .pipeline import evaluate_once, pretrain, pretrain_settings
+    from .presets import get_preset
+    from .queries import get_queries
+
+    table = get_preset(preset)
+    settings = dict(settings or {})
+    model = model or table["model"]
+    max_len = table["max_len"]
+    work_dir = Path(work_dir) if work_dir else None
+    out_dir = Path(out_dir)
+    seeds = dict(seeds or {})
+    default_seeds = seeds.get("default") or [table["train"]["seed"]]
+    if max_dev_sentences is None:
+        max_dev_sentences = pretrain_settings(preset).get("max_dev_sentences")
+    started = time.perf_counter()
+    pretrained = {}
+    for row in rows:
+        kind, needs_pretrain = SUPERVISED_KIND[row]
+        if needs_pretrain and kind not in pretrained:
+            rep = pretrain("esi,nee,fet", kind, target, out_dir / f"pretrain-{kind}", model=model, preset=preset,
+                           work_dir=work_dir, **pretrain_overrides)
+            pretrained[kind] = rep
+    types = (next(iter(pretrained.values()))["types"] if pretrained else None)
+    train, dev, types = supervised_data(target, max_train_sentences, max_dev_sentences, types=types,
+                                        seed=table["train"]["seed"])
+    queries = {t: q for t, q in get_queries(target).items() if t in types}
+    trained = {row: [] for row in rows}
+    for row in rows:
+        kind, needs_pretrain = SUPERVISED_KIND[row]
+        init = pretrained[kind]["final_model"] if needs_pretrain else ("none" if kind == "bilstm-crf" else model)
+        for s in seeds.get(row) or default_seeds:
+            _say(f"Table 2, {row} (seed {s}): {len(train)} train / {len(dev)} dev sentences")
+            cfg = supervised_config(preset, row, s, settings)
+            rep = supervised_run(row, kind, init, types, train, dev, cfg, work_dir or out_dir / "work",
+                                 out_dir / f"{row}-seed{s}", queries=queries, max_len=max_len)
+            trained[row].append({"seed": s, "report": rep, "best": str(out_dir / f"{row}-seed{s}" / "best")})
+
+    # ---- the one read of the test split ----
+    test = _test_records(target, types)
+    out_rows = {}
+    for row, items in trained.items():
+        per_seed = [{"seed": it["seed"], "model": it["best"], "dev_F1": it["report"]["best_f1"],
+                     **_scores(evaluate_once(it["best"], test))} for it in items]
+        out_rows[row] = aggregate(per_seed)
+        out_rows[row]["reused"] = [it["report"].get("reused") for it in items]
+    result = {"command": command, "machine": machine(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "table": 2, "setting": "supervised (fine-tuned on the labelled train split; dev selects models)",
+              "target": target, "preset": preset, "model": model, "types": types,
+              "train_sentences": len(train), "dev_sentences": len(dev), "test_sentences": len(test),
+              "rows": out_rows, "settings": settings,
+              "pretrain": {kind: {"dir": str(out_dir / f"pretrain-{kind}"), "final_dev_f1": rep["final_dev_f1"],
+                                  "seconds": rep["seconds"]} for kind, rep in pretrained.items()},
+              "seconds": round(time.perf_counter() - started, 1)}
+    _write(Path(results_dir or out_dir) / f"table2_{target}.json", result)
+    return result
+
+
+# --------------------------------------------------------------------------- Figures 2 and 3 (dev F1)
+
+def _pretrain_point(out, target, preset, work_dir, model, **overrides) -> dict:
+    from .pipeline import pretrain
+
+    rep = pretrain("esi,nee,fet", "mrc", target, out, model=model, preset=preset, work_dir=work_dir, **overrides)
+    reports = rep["stage_reports"]
+    return {"dev_F1": reports["fet"]["best_f1"], "dev_F1_nee": reports["nee"]["best_f1"],
+            "dev_F1_esi": reports["esi"]["best_f1"], "d_g_sentences": rep["data"]["d_g"]["sentences"],
+            "d_s_sentences": rep["data"]["d_s"]["sentences"], "d_s_entities": rep["data"]["d_s"]["entities"],
+            "ds_best_entities": reports["nee"].get("best_label_set", {}).get("entities"),
+            "reused": {s: r.get("reused") for s, r in reports.items()}, "seconds": rep["seconds"],
+            "gazetteers": rep["corpora"]["gazetteers"]}
+
+
+def pretraining_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None, **kw):
+    """Figure 2a: CoFEE-MRC dev F1 against the share of the pre-training corpus (D_g and its typed part D_s)."""
+    return [{"fraction": f, **_pretrain_point(Path(out_dir) / f"pretrain-{f:g}", target, preset, work_dir, model,
+                                              pretrain_fraction=f, **kw)} for f in fractions]
+
+
+def picking_rate_sweep(target: str, deltas, out_dir, preset="default", work_dir=None, model=None, **kw):
+    """Figure 2c: CoFEE-MRC dev F1 (and the NEE stage's) against the picking rate delta."""
+    return [{"delta": d, **_pretrain_point(Path(out_dir) / f"delta-{d:g}", target, preset, work_dir, model,
+                                           delta=d, **kw)} for d in deltas]
+
+
+def cluster_count_sweep(target: str, ks, out_dir, preset="default", work_dir=None, model=None, **kw):
+    """Figure 2d: CoFEE-MRC dev F1 against the number of clusters K (ESI and NEE are shared)."""
+    return [{"k": k, **_pretrain_point(Path(out_dir) / f"k-{k}", target, preset, work_dir, model, k=k, **kw)}
+            for k in ks]
+
+
+def finetuning_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None,
+                          rows=("MRC-NER", "CoFEE-MRC"), max_train_sentences=None, settings=None, seed=None, **kw):
+    """Figure 2b: dev F1 of MRC-NER and CoFEE-MRC fine-tuned on a nested share of the labelled train split."""
+    from .pipeline import pretrain, pretrain_settings
+    from .presets import get_preset
+    from .queries import get_queries
+
+    table = get_preset(preset)
+    model = model or table["model"]
+    seed = seed if seed is not None else table["train"]["seed"]
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir else out_dir / "work"
+    init = {}
+    if any(SUPERVISED_KIND[r][1] for r in rows):
+        init["mrc"] = pretrain("esi,nee,fet", "mrc", target, out_dir / "pretrain-mrc", model=model, preset=preset,
+                               work_dir=work_dir, **kw)
+    types = init["mrc"]["types"] if init else None
+    points = []
+    for f in fractions:
+        train, dev, types = supervised_data(target, max_train_sentences,
+                                            pretrain_settings(preset).get("max_dev_sentences"), fraction=f,
+                                            types=types, seed=table["train"]["seed"])
+        queries = {t: q for t, q in get_queries(target).items() if t in types}
+        for row in rows:
+            kind, needs = SUPERVISED_KIND[row]
+            start = init[kind]["final_model"] if needs else ("none" if kind == "bilstm-crf" else model)
+            rep = supervised_run(row, kind, start, types, train, dev, supervised_config(preset, row, seed, settings or {}),
+                                 work, out_dir / f"{row}-{f:g}", queries=queries, max_len=table["max_len"])
+            points.append({"fraction": f, "row": row, "train_sentences": len(train), "dev_F1": rep["best_f1"],
+                           "best_epoch": rep["best_epoch"], "reused": rep.get("reused")})
+    return points
+
+
+def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None,
+                         gazetteer_seed: int = 0, **kw):
+    """Figure 3b: D_s size, CoFEE-MRC dev F1 and Matching dev F1 with a nested share of each gazetteer."""
+    from .gazetteers import load_gazetteers
+    from .matching import match_records
+    from .metrics import evaluate_records
+    from .pipeline import pretrain_settings, subsample
+    from .presets import get_preset
+    from .datasets import load_dataset
+
+    points = []
+    seed = get_preset(preset)["train"]["seed"]
+    for f in fractions:
+        point = _pretrain_point(Path(out_dir) / f"gazetteer-{f:g}", target, preset, work_dir, model,
+                                gazetteer_fraction=f, gazetteer_seed=gazetteer_seed, **kw)
+        gaz = load_gazetteers(point["gazetteers"])
+        types = [t for t in gaz]
+        dev = subsample(load_dataset(target, "dev"), pretrain_settings(preset).get("max_dev_sentences"), seed)
+        dev = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in dev]
+        matching = evaluate_records(dev, match_records(dev, gaz))
+        points.append({"fraction": f, "gazetteer_entries": {t: len(e) for t, e in gaz.items()},
+                       "matching_dev_F1": matching["f1"], **point})
+    return points
+
+
+def gazetteer_sizes(target: str, fractions, lang: str = "en", seed: int = 0) -> list[dict]:
+    """Figure 3a: entries per type of the gazetteers built with each share (nested for one seed)."""
+    from .gazetteers import build_gazetteers
+
+    rows = []
+    for f in fractions:
+        entries, provenance = build_gazetteers(lang, target=target if lang == "en" else None, fraction=f, seed=seed)
+        rows.extend({"fraction": f, "type": t, "entries": len(v)} for t, v in entries.items())
+    return rows
+
+
+def check_fractions(values, name: str = "fractions") -> list[float]:
+    """Validate a sweep's shares: numbers in (0, 1]."""
+    out = []
+    for v in values:
+        if not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise CofeeError(f"{name}: every value is a share in (0, 1]; got {v!r}")
+        out.append(float(v))
+    return out

@@ -1,0 +1,173 @@
+"""What the notebooks look at: stage reports as tables, examples, cluster views, the figures' panels.
+
+Small functions that turn the reports of :mod:`cofee_lib.stages` and the
+points of :mod:`cofee_lib.experiments` into pandas frames and matplotlib
+axes, so that the notebooks stay prose and calls.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+# --------------------------------------------------------------------------- stage histories
+
+def history_frame(report: dict):
+    """Per-epoch training loss, dev F1 and seconds of one stage report."""
+    import pandas as pd
+
+    rows = [{"epoch": h.get("epoch"), "train loss": h.get("train_loss"),
+             "dev F1 (%)": None if h.get("dev", {}).get("f1") is None else 100 * h["dev"]["f1"],
+             "seconds": h.get("seconds")} for h in report.get("history", [])]
+    return pd.DataFrame(rows).set_index("epoch")
+
+
+def nee_iterations_frame(report: dict):
+    """One row per NEE self-picking iteration: dev F1, the label set trained on and the relabelled one."""
+    import pandas as pd
+
+    rows = []
+    for it in report.get("iterations", []):
+        trained, relabelled = it["trained_on"], it.get("relabelled") or {}
+        row = {"iteration": it["iteration"], "dev F1 (%)": 100 * (it.get("dev_f1") or 0.0), "best": it.get("is_best"),
+               "entities trained on": trained["entities"],
+               **{f"trained {t}": n for t, n in trained.get("per_type", {}).items()},
+               "entities relabelled": relabelled.get("entities"),
+               "added vs gazetteer": (it.get("vs_gazetteer") or {}).get("added"),
+               "removed vs gazetteer": (it.get("vs_gazetteer") or {}).get("removed"),
+               "relabelling": "kept (dev F1 = 0)" if it.get("skipped") else "applied"}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("iteration")
+
+
+def changed_example(before: list[dict], after: list[dict], prefer_types: int = 2) -> tuple[dict, dict] | None:
+    """A sentence whose labels differ between two label sets (same ids), preferring several types."""
+    after_by_id = {r["id"]: r for r in after}
+    best = None
+    for rec in before:
+        other = after_by_id.get(rec["id"])
+        if other is None:
+            continue
+        if sorted(map(tuple, rec["spans"])) != sorted(map(tuple, other["spans"])):
+            kinds = len({s[2] for s in rec["spans"] + other["spans"]})
+            if best is None or (kinds >= prefer_types and best[2] < prefer_types):
+                best = (rec, other, kinds)
+                if kinds >= prefer_types:
+                    break
+    return None if best is None else (best[0], best[1])
+
+
+# --------------------------------------------------------------------------- FET clusters
+
+def clusterings_frame(report: dict):
+    """One row per (clustering, cluster): size, V_k, alpha_k, from a FET stage report."""
+    import pandas as pd
+
+    rows = []
+    for c in report.get("clusterings", []):
+        for k, (size, var, alpha) in enumerate(zip(c["sizes"], c["variance"], c["alpha"])):
+            rows.append({"clustering": c["epoch"], "cluster": k, "size": size, "V_k": var, "alpha_k": alpha})
+    return pd.DataFrame(rows)
+
+
+def cluster_view(model_dir, records: list[dict], k: int, restarts: int = 3, seed: int = 0,
+                 batch_size: int = 64) -> dict:
+    """Cluster the span states of a saved model as FET does; return what the notebook shows.
+
+    Keys: ``points`` (a DataFrame with the 2-D PCA coordinates, the cluster,
+    the entity's surface and type), ``alpha`` (a DataFrame of alpha_k under the
+    paper's sum-variance and under the authors' per-feature variance, with
+    V_k and sizes), ``contents`` (the most frequent surfaces of each cluster).
+    """
+    import pandas as pd
+    import torch
+    from sklearn.decomposition import PCA
+
+    from .backbones.base import load_backbone
+    from .clustering import kmeans, variance_weights
+
+    model = load_backbone(model_dir)
+    model.eval()
+    emb, where = model.span_embeddings(records, batch_size=batch_size)
+    k = min(k, emb.shape[0])
+    result = kmeans(emb, k, n_init=restarts, seed=seed)
+    alpha_sum, v_sum = variance_weights(emb, result.labels, result.centers, "sum")
+    alpha_feat, v_feat = variance_weights(emb, result.labels, result.centers, "feature")
+    sizes = torch.bincount(result.labels, minlength=k)
+    xy = PCA(n_components=2, random_state=seed).fit_transform(emb.numpy())
+    surfaces, types = [], []
+    for ri, si in where:
+        start, end, etype = records[ri]["spans"][si]
+        surfaces.append(" ".join(records[ri]["tokens"][start:end + 1]))
+        types.append(etype)
+    points = pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "cluster": result.labels.numpy(),
+                           "surface": surfaces, "type": types})
+    alpha = pd.DataFrame({"cluster": range(k), "size": sizes.numpy(), "V_k (sum)": v_sum.numpy(),
+                          "alpha (sum, paper)": alpha_sum.numpy(), "V_k (per feature)": v_feat.numpy(),
+                          "alpha (per feature, authors' code)": alpha_feat.numpy()})
+    contents = {}
+    for c in range(k):
+        members = points[points.cluster == c]
+        contents[c] = {"size": len(members), "types": dict(Counter(members["type"]).most_common()),
+                       "top surfaces": [s for s, _ in Counter(members["surface"]).most_common(6)]}
+    return {"points": points, "alpha": alpha, "contents": pd.DataFrame(contents).T, "inertia": result.inertia}
+
+
+# --------------------------------------------------------------------------- figure panels
+
+def _ax(ax=None):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.2))
+    return ax
+
+
+def plot_sweep(points: list[dict], x: str, ax=None, y: str = "dev_F1", hue: str | None = None, title: str = "",
+               xlabel: str | None = None, percent_x: bool = False, logx: bool = False):
+    """One line per ``hue`` value (or one line) of dev F1 (%) against ``x``: a Figure 2/3 panel."""
+    import pandas as pd
+    import seaborn as sns
+
+    ax = _ax(ax)
+    frame = pd.DataFrame(points)
+    frame = frame.assign(**{"dev F1 (%)": 100 * frame[y].astype(float)})
+    if percent_x:
+        frame[x] = 100 * frame[x]
+    sns.lineplot(data=frame, x=x, y="dev F1 (%)", hue=hue, marker="o", ax=ax, errorbar=None)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set(title=title, xlabel=xlabel or x, ylabel="dev F1 (%)")
+    return ax
+
+
+def plot_gazetteer_sizes(rows: list[dict], ax=None, title: str = "(a) gazetteer entries per type"):
+    """Figure 3a: entries per type against the share of each gazetteer kept."""
+    import pandas as pd
+    import seaborn as sns
+
+    ax = _ax(ax)
+    frame = pd.DataFrame(rows)
+    frame["share (%)"] = (100 * frame["fraction"]).round().astype(int)
+    sns.barplot(data=frame, x="share (%)", y="entries", hue="type", ax=ax)
+    ax.set(title=title, ylabel="entries", yscale="log")
+    return ax
+
+
+def plot_gazetteer_sweep(points: list[dict], ax=None, title: str = "(b) training sentences and dev F1"):
+    """Figure 3b: D_s sentences (bars, left axis) and dev F1 of CoFEE-MRC and Matching (lines, right axis)."""
+    import pandas as pd
+
+    ax = _ax(ax)
+    frame = pd.DataFrame(points)
+    share = (100 * frame["fraction"]).round().astype(int).astype(str) + "%"
+    ax.bar(share, frame["d_s_sentences"], color="#cccccc", label="D_s sentences")
+    ax.set(ylabel="training sentences (D_s)", xlabel="share of each gazetteer", title=title)
+    right = ax.twinx()
+    right.plot(share, 100 * frame["dev_F1"], marker="o", label="CoFEE-MRC")
+    right.plot(share, 100 * frame["matching_dev_F1"], marker="s", label="Matching")
+    right.set_ylabel("dev F1 (%)")
+    right.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    right.legend(handles[0] + more[0], handles[1] + more[1], fontsize="small", loc="upper left")
+    right.grid(False)
+    return ax
