@@ -103,8 +103,21 @@ def _labels(path: str) -> dict:
         return json.load(handle)
 
 
+def _user(name) -> bool:
+    """True for the user's own datasets (:mod:`cofee_lib.userdata`); never for the built-in names."""
+    if name in DATASETS:
+        return False
+    from .userdata import is_user_dataset
+
+    return is_user_dataset(name)
+
+
 def dataset_types(name: str) -> list[str]:
-    """The entity types a dataset's records carry (from ``resources/labels.json``)."""
+    """The entity types a dataset's records carry (from ``resources/labels.json``; user datasets: their spec)."""
+    if _user(name):
+        from .userdata import user_dataset_types
+
+        return user_dataset_types(name)
     dataset_info(name)
     return list(_labels(str(LABELS_FILE))[name]["types"])
 
@@ -356,7 +369,16 @@ def _renamed(name: str, split: str, pairs) -> list[dict]:
 
 
 def load_splits(name: str, splits=None, *, split_file=None, progress: bool = True) -> dict[str, list[dict]]:
-    """Load several splits of a built-in dataset, reading the source once; ``{split: records}``."""
+    """Load several splits of a built-in dataset, reading the source once; ``{split: records}``.
+
+    A user dataset (a name of :mod:`cofee_lib.userdata` or ``dir:<folder>``) is read from the user's files.
+    """
+    if _user(name):
+        from .userdata import load_user_splits
+
+        if split_file is not None:
+            raise CofeeError(f"split_file applies to wnut16 and msra, not to the user dataset {name!r}")
+        return load_user_splits(name, splits, progress=progress)
     info = dataset_info(name)
     splits = list(info.splits if splits is None else splits)
     for split in splits:
@@ -385,7 +407,10 @@ def load_dataset(name: str, split: str, *, split_file=None, progress: bool = Tru
     Fetches the source if needed (see :mod:`cofee_lib.sources`). ``split_file``
     overrides the recorded split of ``wnut16`` / ``msra``
     (``resources/splits/<name>.json``); CoNLL-2003 has official split files.
+    User datasets (:mod:`cofee_lib.userdata`) are read from the user's files.
     """
+    if _user(name):
+        return load_splits(name, [split], split_file=split_file, progress=progress)[split]
     _check_split(name, split)
     return load_splits(name, [split], split_file=split_file, progress=progress)[split]
 

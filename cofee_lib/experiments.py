@@ -82,10 +82,19 @@ def _write(path: Path, result: dict) -> None:
         fh.write("\n")
 
 
-def _test_records(target: str, types) -> list[dict]:
-    from .datasets import load_dataset
+def _file_name(target: str) -> str:
+    from .userdata import safe_name
 
-    return [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "test")]
+    return safe_name(target)
+
+
+def _test_records(target: str, types, preset: str) -> list[dict]:
+    """The test split (types the models know), read once; capped only where the preset says (smoke)."""
+    from .datasets import load_dataset
+    from .pipeline import pretrain_settings, subsample
+
+    test = subsample(load_dataset(target, "test"), pretrain_settings(preset).get("max_test_sentences"), 0)
+    return [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in test]
 
 
 # --------------------------------------------------------------------------- Table 3
@@ -126,7 +135,7 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     gaz_dir = first["cofee"]["corpora"]["gazetteers"]
 
     # ---- the one read of the test split ----
-    test = _test_records(target, types)
+    test = _test_records(target, types, preset)
     which = {"MRC-NER": ("ds_only", "nee"), cofee_row: ("cofee", "fet"), "-FET": ("cofee", "nee"),
              "-FET-ESI": ("nee_only", "nee")}
     per_seed = {name: [] for name in which}
@@ -150,7 +159,7 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
                        for s, runs in runs_by_seed.items() for name, rep in runs.items()},
               "data": first["cofee"]["data"], "settings": first["cofee"]["settings"], "model": first["cofee"]["model"],
               "seconds": round(time.perf_counter() - started, 1)}
-    _write(Path(results_dir or out_dir) / f"table3_{target}.json", result)
+    _write(Path(results_dir or out_dir) / f"table3_{_file_name(target)}.json", result)
     return result
 
 
@@ -257,7 +266,7 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
             trained[row].append({"seed": s, "report": rep, "best": str(out_dir / f"{row}-seed{s}" / "best")})
 
     # ---- the one read of the test split ----
-    test = _test_records(target, types)
+    test = _test_records(target, types, preset)
     out_rows = {}
     for row, items in trained.items():
         per_seed = [{"seed": it["seed"], "model": it["best"], "dev_F1": it["report"]["best_f1"],
@@ -272,7 +281,7 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
               "pretrain": {kind: {"dir": str(out_dir / f"pretrain-{kind}"), "final_dev_f1": rep["final_dev_f1"],
                                   "seconds": rep["seconds"]} for kind, rep in pretrained.items()},
               "seconds": round(time.perf_counter() - started, 1)}
-    _write(Path(results_dir or out_dir) / f"table2_{target}.json", result)
+    _write(Path(results_dir or out_dir) / f"table2_{_file_name(target)}.json", result)
     return result
 
 

@@ -56,6 +56,21 @@ def subsample(records: list[dict], limit: int | None, seed: int = 0) -> list[dic
     return [records[i] for i in keep]
 
 
+def fraction_subset(records: list[dict], fraction: float, seed: int = 0) -> list[dict]:
+    """A seeded share of ``records`` (at least one), in the original order; nested in ``fraction`` for one seed.
+
+    The records are put in one seeded random order and the first
+    ``round(fraction * n)`` are kept, so the 20% subset is inside the 40% one
+    (sweeps over data size compare growing sets, not different draws).
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise CofeeError(f"a data fraction is in (0, 1]; got {fraction}")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    keep = sorted(order[:max(1, round(fraction * len(records)))]) if records else []
+    return [records[i] for i in keep]
+
+
 # --------------------------------------------------------------------------- corpora
 
 def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwiki",), min_anchors: int = 4,
@@ -70,16 +85,35 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
     from .matching import label_anchors
 
     work_dir = Path(work_dir)
+    gaz_key = {"lang": lang, "target": target if lang == "en" else None, "fraction": gazetteer_fraction,
+               "seed": gazetteer_seed, "options": default_options(lang)}
+    gaz_name = f"{lang}-{target}" + ("" if gazetteer_fraction == 1.0 else f"-f{gazetteer_fraction:g}-s{gazetteer_seed}")
+    user_gaz = None
+    from .userdata import is_user_dataset
+
+    if is_user_dataset(target):  # the user's dataset: its own gazetteers if it has them (cofee_lib.userdata)
+        from .userdata import copy_gazetteers, safe_name, user_dataset_spec, user_gazetteer_dir
+
+        spec, user_gaz = user_dataset_spec(target), user_gazetteer_dir(target)
+        if user_gaz is None and spec["gazetteers_required"]:
+            raise CofeeError(f"dataset {target!r} needs its gazetteers: expected {spec['gazetteers']}/TYPE.txt "
+                             "(one entry per line; see docs/paper_preset.md)")
+        suffix = gaz_name[len(f"{lang}-{target}"):]
+        if user_gaz is not None:
+            gaz_key = {"user_gazetteers": cache.dir_digest(user_gaz), "lang": lang, "fraction": gazetteer_fraction,
+                       "seed": gazetteer_seed}
+            gaz_name = f"user-{safe_name(target)}{suffix}"
+        else:
+            gaz_key["target"] = spec["kit_gazetteers_as"] if lang == "en" else None
+            gaz_name = f"{lang}-{safe_name(target)}{suffix}"
+    gaz_dir = work_dir / "gazetteers" / gaz_name
     d_g_stats = general_corpus(work_dir, dumps, lang=lang, max_len=max_len, min_anchors=min_anchors,
                                progress=progress)
     d_g_path = Path(d_g_stats["path"])
 
-    gaz_key = {"lang": lang, "target": target if lang == "en" else None, "fraction": gazetteer_fraction,
-               "seed": gazetteer_seed, "options": default_options(lang)}
-    gaz_name = f"{lang}-{target}" + ("" if gazetteer_fraction == 1.0 else f"-f{gazetteer_fraction:g}-s{gazetteer_seed}")
-    gaz_dir = work_dir / "gazetteers" / gaz_name
-
     def make_gazetteers(path: Path) -> dict:
+        if user_gaz is not None:
+            return copy_gazetteers(user_gaz, path, lang, fraction=gazetteer_fraction, seed=gazetteer_seed)
         gaz, provenance = build_gazetteers(lang, target=gaz_key["target"], fraction=gazetteer_fraction,
                                            seed=gazetteer_seed)
         write_gazetteers(path, gaz, provenance)
@@ -163,11 +197,15 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     stages = [s for s in STAGE_ORDER if s in stages]
     if "nee" not in stages and "fet" in stages:
         raise CofeeError("FET trains on D_s^best, which NEE makes: --stages with fet needs nee")
-    if target not in ENGLISH_TARGETS and lang == "en":
+    from .userdata import is_user_dataset, user_dataset_lang
+
+    if is_user_dataset(target):  # the user's own dataset (cofee_lib.userdata) says its language
+        lang = user_dataset_lang(target)
+    elif target not in ENGLISH_TARGETS and lang == "en":
         raise CofeeError(f"--target must be one of {', '.join(ENGLISH_TARGETS)} for English")
     settings = pretrain_settings(preset, **overrides)
     table = presets.get_preset(preset)
-    model = model or table["model"]
+    model = model or (table.get("model_zh") if lang == "zh" else None) or table["model"]
     max_len = int(settings.get("max_len") or table["max_len"])
     seed = int((train_overrides or {}).get("seed") or table["train"]["seed"])
     out = Path(out)
@@ -177,15 +215,22 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     work_dir = Path(work_dir) if work_dir else Path(output_dirs(preset)["work_dir"])
     started = time.perf_counter()
 
-    corpora = build_corpora(target, work_dir, lang=lang, dumps=tuple(settings.get("dumps", ["embedded:enwiki"])),
+    dumps = settings.get("dumps_zh") if lang == "zh" and settings.get("dumps_zh") else settings.get("dumps", ["embedded:enwiki"])
+    corpora = build_corpora(target, work_dir, lang=lang, dumps=tuple(dumps),
                             min_anchors=int(settings.get("min_anchors", 4)), max_len=int(settings.get("max_words", 250)),
                             gazetteer_fraction=float(settings.get("gazetteer_fraction", 1.0)),
                             gazetteer_seed=int(settings.get("gazetteer_seed", 0)))
     types = target_types(target, corpora["gazetteers"])
     dev = subsample([dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "dev")],
                     settings.get("max_dev_sentences"), seed)
-    d_g = subsample(read_jsonl(corpora["d_g"]), settings.get("max_dg_sentences"), seed)
-    d_s = subsample(read_jsonl(corpora["d_s"]), settings.get("max_ds_sentences"), seed)
+    d_g, d_s = read_jsonl(corpora["d_g"]), read_jsonl(corpora["d_s"])
+    fraction = settings.get("pretrain_fraction")
+    if fraction is not None and float(fraction) < 1.0:  # Fig. 2a: a share of the pre-training corpus
+        d_g = fraction_subset(d_g, float(fraction), seed)
+        kept = {r["id"] for r in d_g}
+        d_s = [r for r in d_s if r["id"] in kept]  # D_s is typed D_g: keep the typed sentences of the share
+    d_g = subsample(d_g, settings.get("max_dg_sentences"), seed)
+    d_s = subsample(d_s, settings.get("max_ds_sentences"), seed)
     stage_settings = StageSettings(**{k: settings[k] for k in StageSettings.__dataclass_fields__ if k in settings})
     queries = get_queries(target)
     queries = {t: queries[t] for t in types}

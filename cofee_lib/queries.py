@@ -35,6 +35,10 @@ def get_queries(name: str) -> dict[str, str]:
     key = ALIASES.get(str(name).lower(), str(name).lower())
     table = _table()
     if key not in table:
+        from .userdata import is_user_dataset, user_queries
+
+        if is_user_dataset(str(name)):  # the user's own dataset (or dir:<folder>): its query set or own queries
+            return user_queries(str(name))
         raise CofeeError(f"no queries for {name!r}; known: {', '.join(sorted(table))}")
     return dict(table[key]["queries"])
 

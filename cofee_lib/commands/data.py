@@ -44,9 +44,10 @@ def run(args):
 
     from ..datasets import DATASETS, dataset_types, load_dataset, load_records, load_splits, record_stats
     from ..errors import CofeeError
+    from ..userdata import is_user_dataset
 
     progress = not args.quiet
-    if args.name in DATASETS:
+    if args.name in DATASETS or is_user_dataset(args.name):  # built-in, or the user's (cofee paper-data)
         if args.stats:
             splits = load_splits(args.name, progress=progress)
             print(_stats_table({s: record_stats(r) for s, r in splits.items()}, dataset_types(args.name)))

@@ -56,14 +56,18 @@ def train_overrides(args) -> dict:
 
 
 def register(sub):
+    from ..userdata import target_arg
     import argparse
 
     p = sub.add_parser("pretrain", help="CoFEE pre-training: ESI, NEE (self-picking), FET (clustering); ablations",
                        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stages", default="esi,nee,fet", help="comma-separated subset of esi,nee,fet (default: all)")
     p.add_argument("--backbone", default="mrc", choices=["mrc", "tagger"], help="CoFEE-MRC or CoFEE-BERT (tagger)")
-    p.add_argument("--lang", default="en", choices=["en"], help="language of the corpora (the embedded data is English)")
-    p.add_argument("--target", required=True, choices=["wnut16", "conll2003"], help="dataset whose dev split selects models")
+    p.add_argument("--lang", default="en", choices=["en", "zh"],
+                   help="language of the corpora (the embedded data is English; a user dataset names its own)")
+    p.add_argument("--target", required=True, type=target_arg,
+                   help="dataset whose dev split selects models: wnut16, conll2003, a user dataset "
+                        "(see `cofee paper-data`) or dir:/path/to/folder")
     p.add_argument("--model", help="initial encoder: tiny | embedded:minilm | DIR | hub name (default: the preset's)")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder: <stage>/best, <stage>/report.json, pretrain_report.json")
     p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"])

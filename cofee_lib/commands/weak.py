@@ -15,7 +15,11 @@ def register(sub):
 
     p = sub.add_parser("weak", help="Table 3: weakly supervised NER (Matching, MRC-NER on D_s, CoFEE and ablations)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", required=True, choices=["wnut16", "conll2003"])
+    from ..userdata import target_arg
+
+    p.add_argument("--target", required=True, type=target_arg, metavar="NAME",
+                   help="wnut16, conll2003, a user dataset (ontonotes4, ecommerce, twitter, ...: cofee paper-data) "
+                        "or dir:/path/to/folder")
     p.add_argument("--backbone", default="mrc", choices=["mrc", "tagger"])
     p.add_argument("--model", help="initial encoder (default: the preset's)")
     p.add_argument("--out", required=True, metavar="DIR")

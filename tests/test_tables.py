@@ -1,0 +1,97 @@
+"""results/tables.md from the results files: every number traced to a file, the paper's from paper_numbers.json."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from cofee_lib import experiments
+from cofee_lib.errors import CofeeError
+from cofee_lib.paper import paper_numbers
+from cofee_lib.pipeline import fraction_subset
+from cofee_lib.tables import collect, paper_dataset_for, write_tables
+
+
+def _row(p, r, f1, dev=None, seeds=(42,)):
+    per_seed = [{"seed": s, "P": p, "R": r, "F1": f1 + 0.01 * i, "dev_F1": dev, "per_type": {}} for i, s in enumerate(seeds)]
+    return experiments.aggregate(per_seed)
+
+
+def _table3(tmp_path, target="wnut16"):
+    result = {"table": 3, "target": target, "preset": "default", "model": "embedded:minilm", "machine": "test box",
+              "finished": "2026-11-25 06:00:00", "types": ["PER", "LOC", "ORG"],
+              "data": {"d_g": {"sentences": 1232}, "d_s": {"sentences": 253}},
+              "rows": {"Gazetteer Matching": {"P": 0.4, "R": 0.1, "F1": 0.16, "dev_F1": None, "n_seeds": 0, "seeds": []},
+                       "MRC-NER": _row(0.5, 0.2, 0.3, 0.25), "CoFEE-MRC": _row(0.5, 0.3, 0.35, 0.3, seeds=(42, 43, 44)),
+                       "-FET": _row(0.4, 0.3, 0.33, 0.3), "-FET-ESI": _row(0.4, 0.2, 0.25, 0.2)}}
+    (tmp_path / f"table3_{target}.json").write_text(json.dumps(result))
+    return result
+
+
+def test_aggregate_means_and_sample_std():
+    row = _row(0.5, 0.3, 0.35, seeds=(1, 2, 3))
+    assert row["n_seeds"] == 3 and row["seeds"] == [1, 2, 3]
+    assert row["F1"] == pytest.approx(0.36) and row["F1_std"] == pytest.approx(0.01)
+    assert _row(0.5, 0.3, 0.35)["F1_std"] == 0.0
+    assert experiments.mean_std([]) == (None, None)
+
+
+def test_stand_ins():
+    assert paper_dataset_for("wnut16") == "twitter"
+    assert paper_dataset_for("msra") == "ontonotes4"
+    assert paper_dataset_for("twitter") == "twitter"
+    assert paper_dataset_for("conll2003") is None
+
+
+def test_rows_carry_the_paper_numbers_and_the_difference(tmp_path):
+    _table3(tmp_path)
+    _table3(tmp_path, "conll2003")
+    (tmp_path / "table3_wnut16_cofee_nee_report.json").write_text(json.dumps({"stage": "nee"}))  # not a table: skipped
+    rows = {(r["dataset"], r["model"]): r for r in collect(tmp_path)}
+    printed = paper_numbers()["table3"]["twitter"]
+    matching = rows[("wnut16", "Gazetteer Matching")]
+    assert matching["paper_F1"] == printed["Matching"]["F1"] and matching["F1"] == 16.0
+    assert matching["F1_minus_paper"] == pytest.approx(16.0 - printed["Matching"]["F1"])
+    cofee = rows[("wnut16", "CoFEE-MRC")]
+    assert cofee["n_seeds"] == 3 and cofee["seeds"] == "42 43 44" and cofee["F1"] == pytest.approx(36.0)
+    assert cofee["paper_F1"] == printed["CoFEE-MRC"]["F1"]
+    assert "stands in for the paper's Twitter" in cofee["differs"] and "bert-base-cased" in cofee["differs"]
+    assert "1,232" in cofee["differs"]
+    conll = rows[("conll2003", "CoFEE-MRC")]
+    assert conll["paper_F1"] is None and conll["F1_minus_paper"] is None
+    assert "reports no conll2003 result" in conll["differs"]
+
+
+def test_write_tables_md_csv_json(tmp_path):
+    _table3(tmp_path)
+    (tmp_path / "timings.json").write_text(json.dumps({"06_table3_weak_supervision.ipynb": {
+        "seconds": 600.0, "preset": "default", "finished": "x", "machine": "m"}}))
+    paths = write_tables(tmp_path)
+    md = paths["md"].read_text()
+    assert "## Table 3 (weakly supervised): wnut16 (paper: twitter)" in md
+    assert "| CoFEE-MRC | 50.00 | 30.00 | 36.00 ± 1.00 | 42 43 44 |" in md
+    assert "06_table3_weak_supervision.ipynb" in md and "**600**" in md
+    with open(paths["csv"], newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 5 and {r["model"] for r in table} >= {"Gazetteer Matching", "-FET-ESI"}
+    assert json.loads(paths["json"].read_text())["rows"][0]["table"] == 3
+
+
+def test_a_broken_results_file_is_named(tmp_path):
+    (tmp_path / "table2_wnut16.json").write_text("{not json")
+    with pytest.raises(CofeeError, match="table2_wnut16.json"):
+        collect(tmp_path)
+
+
+def test_fraction_subsets_are_nested_and_ordered():
+    records = [{"id": str(i)} for i in range(50)]
+    small, large = fraction_subset(records, 0.2, 7), fraction_subset(records, 0.6, 7)
+    assert len(small) == 10 and len(large) == 30
+    assert {r["id"] for r in small} <= {r["id"] for r in large}
+    assert [int(r["id"]) for r in large] == sorted(int(r["id"]) for r in large)
+    assert fraction_subset(records, 1.0, 7) == records
+    with pytest.raises(CofeeError):
+        fraction_subset(records, 0.0)
+    with pytest.raises(CofeeError):
+        experiments.check_fractions([0.5, 1.5])
