@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PRESET ?= default
 NOTEBOOKS ?=
+ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: venv test test-fast reproduce bench lab clean-venv
@@ -25,9 +26,9 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## make reproduce [PRESET=smoke|default|paper] [NOTEBOOKS="01 02"]: run the numbered notebooks
+## make reproduce [PRESET=smoke|default|paper] [NOTEBOOKS="06 07"] [ARGS='-p seeds "[1, 2]"']: run the numbered notebooks
 reproduce: venv
-	$(PY) -m cofee_lib reproduce --preset $(PRESET) $(if $(NOTEBOOKS),--only $(NOTEBOOKS),)
+	$(PY) -m cofee_lib reproduce --preset $(PRESET) $(if $(NOTEBOOKS),--only $(NOTEBOOKS),) $(ARGS)
 
 ## make bench: the benchmarks of bench/ (ratios against peers), into results/bench.json
 bench: venv

@@ -134,7 +134,12 @@ def plot_sweep(points: list[dict], x: str, ax=None, y: str = "dev_F1", hue: str 
         frame[x] = 100 * frame[x]
     sns.lineplot(data=frame, x=x, y="dev F1 (%)", hue=hue, marker="o", ax=ax, errorbar=None)
     if logx:
+        from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(sorted(frame[x].unique())))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set(title=title, xlabel=xlabel or x, ylabel="dev F1 (%)")
     return ax
 

@@ -40,6 +40,7 @@ def _code_cells(nb):
 
 def test_notebooks_exist():
     names = [p.name for p in NOTEBOOKS]
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 10)], names
     assert "01_corpus_construction.ipynb" in names
     assert "02_gazetteers_and_matching.ipynb" in names
 
@@ -188,3 +189,68 @@ def test_matching_notebook_wrote_gazetteers_d_s_and_scores(smoke_run):
 def test_no_run_writes_into_the_repository(smoke_run):
     """Explicit folders win over the preset's defaults: nothing changed under results/smoke, figures/smoke, work/smoke."""
     assert _snapshot() == smoke_run["before"]
+
+
+# --------------------------------------------------------------------------- notebooks 03-09 (slow)
+
+@pytest.fixture(scope="module")
+def smoke_batch(smoke_run):
+    """Notebooks 03-09 after 01-02, in the same folders, as `make reproduce PRESET=smoke` runs them."""
+    dirs = {k: str(smoke_run[k]) for k in ("results_dir", "figures_dir", "work_dir")}
+    ran = run_notebooks("smoke", only=[f"{i:02d}" for i in range(3, 10)], dirs=dirs)
+    return {**smoke_run, "ran_batch": ran}
+
+
+@pytest.mark.slow
+def test_stage_notebooks_reuse_one_cofee_run(smoke_batch):
+    results = smoke_batch["results_dir"]
+    esi, nee, fet = (json.loads((results / f"{n}.json").read_text()) for n in ("esi", "nee", "fet"))
+    assert esi["preset"] == nee["preset"] == fet["preset"] == "smoke"
+    assert nee["reused"]["esi"] is True, "notebook 04 reuses notebook 03's ESI run"
+    assert fet["dev_f1_by_stage"]["esi"] == esi["best_dev_f1"] and fet["dev_f1_by_stage"]["nee"] == nee["best_dev_f1"]
+    assert len(nee["iterations"]) == nee["settings"]["epochs_nee"]
+    assert set(fet["alpha_both"]) >= {"alpha (sum, paper)", "alpha (per feature, authors' code)"}
+    assert fet["alpha_spread"]["alpha (sum, paper)"] < fet["alpha_spread"]["alpha (per feature, authors' code)"]
+    for name in ("esi_training", "nee_self_picking", "fet_clusters", "fet_alpha", "fet_clusters_2d"):
+        assert (smoke_batch["figures_dir"] / f"{name}.png").stat().st_size > 1000, name
+
+
+@pytest.mark.slow
+def test_table_notebooks_write_tables_md(smoke_batch):
+    results = smoke_batch["results_dir"]
+    t3 = json.loads((results / "table3_wnut16.json").read_text())
+    assert list(t3["rows"]) == ["Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI"]
+    assert all(t3["runs"][k]["reused"] == {"esi": True, "nee": True, "fet": True} for k in t3["runs"] if k.endswith("/cofee")), \
+        "Table 3's CoFEE row is the run of notebooks 03-05"
+    assert t3["test_sentences"] == 60, "smoke scores a 60-sentence share of test"
+    t2 = json.loads((results / "table2_wnut16.json").read_text())
+    assert list(t2["rows"]) == ["BiLSTM-CRF", "BERT", "MRC-NER", "CoFEE-BERT", "CoFEE-MRC"]
+    assert t2["rows"]["BiLSTM-CRF"]["n_seeds"] == 2 and t2["rows"]["BiLSTM-CRF"]["F1_std"] is not None
+    md = (results / "tables.md").read_text()
+    assert "## Table 3 (weakly supervised): wnut16 (paper: twitter)" in md and "## Table 2 (supervised): wnut16" in md
+    assert "| CoFEE-MRC |" in md and "Wall time per notebook" in md
+    csv_rows = (results / "tables.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + 5 + 5
+
+
+@pytest.mark.slow
+def test_figure_notebooks_write_six_panels(smoke_batch):
+    results, figures = smoke_batch["results_dir"], smoke_batch["figures_dir"]
+    fig2 = json.loads((results / "figure2.json").read_text())
+    assert [p["fraction"] for p in fig2["a"]] == fig2["grid"]["pretrain_fractions"]
+    assert [p["delta"] for p in fig2["c"]] == fig2["grid"]["deltas"]
+    assert [p["k"] for p in fig2["d"]] == fig2["grid"]["ks"]
+    assert {p["row"] for p in fig2["b"]} == {"MRC-NER", "CoFEE-MRC"}
+    assert fig2["a"][0]["d_g_sentences"] <= fig2["a"][-1]["d_g_sentences"]
+    assert fig2["d"][-1]["reused"]["nee"] is True, "the K sweep shares ESI and NEE"
+    fig3 = json.loads((results / "figure3.json").read_text())
+    sizes = {}
+    for row in fig3["a"]:
+        sizes.setdefault(row["type"], []).append(row["entries"])
+    assert all(v == sorted(v) for v in sizes.values()), "nested gazetteer shares grow"
+    assert fig3["b"][0]["d_s_sentences"] <= fig3["b"][-1]["d_s_sentences"]
+    for name in ("figure2", "figure2a", "figure2b", "figure2c", "figure2d", "figure3", "figure3a", "figure3b"):
+        for ext in ("png", "pdf"):
+            assert (figures / f"{name}.{ext}").stat().st_size > 1000, name
+    timings = json.loads((results / "timings.json").read_text())
+    assert set(smoke_batch["ran_batch"]) <= set(timings)

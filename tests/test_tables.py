@@ -95,3 +95,32 @@ def test_fraction_subsets_are_nested_and_ordered():
         fraction_subset(records, 0.0)
     with pytest.raises(CofeeError):
         experiments.check_fractions([0.5, 1.5])
+
+
+def test_sync_readme_replaces_only_the_marked_block(tmp_path):
+    from cofee_lib.tables import README_BEGIN, README_END, sync_readme
+
+    _table3(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nold\n{README_END}\noutro\n")
+    assert sync_readme(readme, tmp_path) is True
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "| CoFEE-MRC | 36.00 ± 1.00 (54.56) |" in text
+    assert sync_readme(readme, tmp_path) is False, "a second sync changes nothing"
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(CofeeError, match="markers"):
+        sync_readme(tmp_path / "plain.md", tmp_path)
+
+
+def test_the_repository_readme_shows_the_committed_results():
+    """No number in the README's tables is typed by hand: they equal what the committed results files give."""
+    from cofee_lib.reproduce import repo_root
+    from cofee_lib.tables import README_BEGIN, README_END, readme_block
+
+    root = repo_root()
+    if not list((root / "results").glob("table*_*.json")):
+        pytest.skip("no committed results")
+    text = (root / "README.md").read_text(encoding="utf-8")
+    block = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
+    assert block == readme_block(root / "results").strip(), "run `cofee reproduce --tables` after a default run"

@@ -14,7 +14,25 @@ def register(sub):
     p.add_argument("--store-outputs", action="store_true",
                    help="for notebook authors: run the notebooks in place at the smoke preset (outputs to a temporary "
                         "folder) and keep their outputs in notebooks/, the reference nbval compares against")
+    p.add_argument("--tables", action="store_true",
+                   help="only rebuild results/tables.md (.csv, .json) and the README's tables from the results files")
     p.set_defaults(func=run)
+
+
+def _tables(preset: str) -> None:
+    """tables.md from the preset's results; the README's copy only for the default preset (what the repo ships)."""
+    from pathlib import Path
+
+    from ..reproduce import output_dirs, repo_root
+    from ..tables import sync_readme, write_tables
+
+    results = Path(output_dirs(preset)["results_dir"])
+    if not results.is_dir():
+        return
+    paths = write_tables(results)
+    print(f"wrote {paths['md']}")
+    if preset == "default" and sync_readme(repo_root() / "README.md", results):
+        print("updated the tables in README.md")
 
 
 def run(args):
@@ -28,8 +46,13 @@ def run(args):
         for book in store_outputs(only=args.only):
             print(f"stored the smoke outputs of {book.name}")
         return 0
+    if args.tables:
+        _tables(args.preset)
+        return 0
     ran = run_notebooks(args.preset, only=args.only, overrides=parse_overrides(args.parameter),
                         log_output=args.log_output)
     for name, seconds in ran.items():
         print(f"{name}: {seconds:.1f} s")
+    if not args.parameter:  # tables of a run with overridden parameters would mix settings: leave them to the user
+        _tables(args.preset)
     return 0
