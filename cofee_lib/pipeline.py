@@ -251,7 +251,7 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
 
     def stage_run(stage: str, m, train_records, dev_records, cfg, execute, extra: dict | None = None) -> dict:
         return run_cached(stage, m, train_records, dev_records, cfg, work_dir, out / stage, execute,
-                          settings={"backbone": backbone, **(extra or {})}, use_cache=use_cache)
+                          settings={"backbone": backbone, **(extra or {})}, use_cache=use_cache, resume=resume)
 
     if "esi" in stages:
         _say(f"ESI: {len(d_g)} anchor sentences, dev {len(dev)} ({target}, types collapsed to {ESI_TYPE})")

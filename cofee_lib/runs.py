@@ -103,18 +103,21 @@ def link(out: Path, target: Path) -> None:
 
 def run_cached(name: str, model, train_records, dev_records, config, work_dir, out,
                execute: Callable[[Path, bool], dict], settings: dict | None = None,
-               use_cache: bool = True) -> dict:
+               use_cache: bool = True, resume: bool = False) -> dict:
     """Run ``execute(folder, resume)`` unless a run with the same key finished before; return its report.
 
     ``execute`` trains into ``folder`` and returns the report it wrote to
-    ``folder/report.json``. With ``use_cache=False`` the run goes to ``out``
-    directly and nothing is reused (``cofee pretrain --no-cache``).
+    ``folder/report.json``. A stored run that was stopped continues from its
+    checkpoint (its key guarantees the same model, data and settings). With
+    ``use_cache=False`` the run goes to ``out`` directly and nothing is reused
+    (``cofee pretrain --no-cache``); it continues a checkpoint there only when
+    ``resume`` is true (``--resume``), as ``cofee train`` does.
     """
     from .engine import find_checkpoint
 
     out = Path(out)
     if not use_cache:
-        return execute(out, find_checkpoint(out) is not None)
+        return execute(out, resume)
     key = run_key(name, model, train_records, dev_records, config, settings)
     folder = store_dir(work_dir, name, key)
     report_path = folder / "report.json"

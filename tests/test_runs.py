@@ -77,7 +77,9 @@ def test_run_cached_reuses_a_finished_run_and_links_out(tmp_path, tagger):
     assert len(calls) == 2 and third["store"] != first["store"]
     # without the cache the run goes to out itself
     runs.run_cached(*args, tmp_path / "work", tmp_path / "c" / "nee", execute, use_cache=False)
-    assert calls[-1][0] == tmp_path / "c" / "nee" and not (tmp_path / "c" / "nee").is_symlink()
+    assert calls[-1] == (tmp_path / "c" / "nee", False) and not (tmp_path / "c" / "nee").is_symlink()
+    runs.run_cached(*args, tmp_path / "work", tmp_path / "d" / "nee", execute, use_cache=False, resume=True)
+    assert calls[-1] == (tmp_path / "d" / "nee", True), "--no-cache --resume continues a checkpoint in --out"
 
 
 def test_an_interrupted_run_is_not_reused(tmp_path, tagger):

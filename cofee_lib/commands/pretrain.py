@@ -74,7 +74,8 @@ def register(sub):
     p.add_argument("--work-dir", help="where corpora and gazetteers are cached (default: work/<preset>)")
     p.add_argument("--no-self-picking", action="store_true", help="train NEE on the gazetteer labels only (MRC-NER on D_s)")
     p.add_argument("--resume", action="store_true",
-                   help="continue unfinished stages from their checkpoints (automatic for cached stages)")
+                   help="with --no-cache: continue unfinished stages in --out from their checkpoints "
+                        "(stored stages always continue from theirs)")
     p.add_argument("--no-cache", action="store_true",
                    help="train every stage into --out afresh instead of reusing finished stages from "
                         "<work-dir>/runs (stages are keyed by initial weights, tokenizer, data and settings)")
