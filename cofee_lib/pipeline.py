@@ -21,14 +21,13 @@ parameters reuses them.
 """
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
 from pathlib import Path
 
 from . import cache, presets
-from .errors import CofeeError, atomic_open
+from .errors import CofeeError
 from .records import read_jsonl, write_jsonl
 from .stages import ESI_TYPE, StageSettings, label_set_stats, run_esi, run_fet, run_nee, write_report
 
