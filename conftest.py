@@ -14,6 +14,9 @@ session, so a test run never writes into the repository's ``results/``,
 ``figures/`` or ``work/`` (see :func:`cofee_lib.notebook.setup`). The
 notebooks read the real data sources, so their cells are marked ``slow``
 (``make test-fast`` skips them).
+
+Tests marked ``bf16`` exercise bfloat16 autocast; they are skipped, with the
+reason, on CPUs without native bf16 (where bf16 is emulated and ~10x slower).
 """
 from __future__ import annotations
 
@@ -36,8 +39,22 @@ def _notebook_environment() -> None:
         os.environ.setdefault(name, value)
 
 
+def _skip_bf16_without_hardware(items) -> None:
+    marked = [item for item in items if item.get_closest_marker("bf16")]
+    if not marked:
+        return
+    from cofee_lib.hardware import choose_precision
+
+    choice = choose_precision("auto")
+    if choice.precision != "bf16":
+        skip = pytest.mark.skip(reason=f"no native bf16 on this machine ({choice.hardware}): {choice.reason}")
+        for item in marked:
+            item.add_marker(skip)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    _skip_bf16_without_hardware(items)
     notebook_cells = [item for item in items if str(item.path).endswith(".ipynb")]
     for item in notebook_cells:
         item.add_marker(pytest.mark.slow)

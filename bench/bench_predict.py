@@ -60,7 +60,7 @@ def _train_model(kind: str, settings: dict, out: Path) -> Path:
     queries = queries_for_types(types, dataset="conll2003") if kind == "mrc" else None
     model = build_backbone(kind, types, model=settings["model"], queries=queries, records=records,
                            seed=settings["seed"])
-    config = TrainConfig(epochs=1, max_steps=settings["train_steps"], batch_size=16, lr=1e-4, bf16=True,
+    config = TrainConfig(epochs=1, max_steps=settings["train_steps"], batch_size=16, lr=1e-4, precision="auto",
                          seed=settings["seed"], progress=False, checkpoint_every=0)
     result = train(model, records, dev, config, out, overwrite=True)
     return Path(result.best_dir)

@@ -107,7 +107,7 @@ def kit_variant(model, init_state, train, dev, settings: dict, bf16: bool, out_d
     model.load_state_dict(init_state)
     hook = _shape_hook()
     config = TrainConfig(epochs=1, max_steps=settings["steps"], batch_size=settings["batch_size"],
-                         lr=settings["lr"], bf16=bf16, seed=settings["seed"], eval_batch_size=32,
+                         lr=settings["lr"], precision="bf16" if bf16 else "fp32", seed=settings["seed"], eval_batch_size=32,
                          checkpoint_every=0, progress=False)
     result = engine_train(model, train, dev, config, out_dir, hooks=hook, overwrite=True)
     useful = sum(sum(b["lengths"]) for b in hook.batches)

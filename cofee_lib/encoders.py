@@ -38,6 +38,7 @@ import threading
 from pathlib import Path
 
 from .errors import CofeeError
+from .manifest import verify_manifest
 
 log = logging.getLogger("cofee")
 
@@ -87,6 +88,10 @@ def _strip_pooler(encoder):
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None
     return encoder
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model")
 
 
 def _check_fast(tokenizer, name):
@@ -140,12 +145,23 @@ def load_local(path):
     if not (path / "config.json").is_file():
         raise CofeeError(f"{path}: no config.json; pass a HuggingFace model directory "
                          "(config.json, model.safetensors or pytorch_model.bin, tokenizer files)")
+    verify_manifest(path)  # a folder the kit saved: every file checked against its sha256
+    weights = [n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).is_file()]
+    if not weights and not any(path.glob("*.safetensors.index.json")):
+        raise CofeeError(f"{path}: no model weights (expected model.safetensors, or pytorch_model.bin)")
+    if not any((path / n).is_file() for n in TOKENIZER_FILES):
+        raise CofeeError(f"{path}: no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)})")
     try:
         with quiet_transformers():
             tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            enc = AutoModel.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CofeeError(f"{path}: cannot load the encoder or tokenizer ({exc})") from None
+            enc, info = AutoModel.from_pretrained(str(path), local_files_only=True, output_loading_info=True)
+    except Exception as exc:  # noqa: BLE001 - transformers, tokenizers and safetensors raise many types
+        first = str(exc).splitlines()[0] if str(exc) else "no message"
+        raise CofeeError(f"{path}: cannot load the encoder or tokenizer ({type(exc).__name__}: {first})") from None
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
+    if missing:  # transformers would initialise them at random, silently under quiet_transformers
+        raise CofeeError(f"{path}: the weights file lacks {len(missing)} of the encoder's tensors (e.g. {missing[0]}); "
+                         f"it is not this config's model, or it is damaged")
     return _strip_pooler(enc), _check_fast(tok, path)
 
 

@@ -56,16 +56,18 @@ import torch
 from . import __version__
 from . import distributed as D
 from .errors import CofeeError, atomic_open
+from .hardware import PRECISIONS, choose_precision, set_threads
 from .metrics import evaluate_records
 from .records import read_jsonl, write_jsonl
+from .tensorfile import load_tree, save_tree
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: safetensors + JSON (tensorfile); 1 was torch pickles
 
 # TrainConfig fields that change what a run computes; a checkpoint made with
 # other values cannot be resumed (checkpoint_every, num_threads, eval batch
 # size, paths and progress bars can change freely between a run and its resume).
 FINGERPRINT_FIELDS = ("epochs", "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "batch_size",
-                      "grad_accum", "bf16", "seed", "max_steps", "bucketing", "bucket_chunk", "threshold",
+                      "grad_accum", "precision", "seed", "max_steps", "bucketing", "bucket_chunk", "threshold",
                       "adam_eps", "find_unused_parameters")
 
 
@@ -78,6 +80,11 @@ class TrainConfig:
     ``checkpoint_every`` is in optimizer steps (0: only at epoch ends).
     ``threshold`` is the start/end probability threshold passed to
     ``model.predict`` for dev scoring (MRC; ignored by taggers).
+    ``precision`` is what the run may use: ``"auto"`` (bf16 where the
+    hardware has native bf16, else fp32; see :mod:`cofee_lib.hardware`),
+    ``"fp32"`` or ``"bf16"`` (bfloat16 autocast). :func:`train` resolves it
+    at run start and records the choice. ``num_threads`` None means the
+    physical cores the process may use.
     """
 
     epochs: int = 3
@@ -88,7 +95,7 @@ class TrainConfig:
     batch_size: int = 16
     grad_accum: int = 1
     eval_batch_size: int = 32
-    bf16: bool = False
+    precision: str = "auto"
     seed: int = 42
     checkpoint_every: int = 0
     max_steps: int | None = None
@@ -111,6 +118,10 @@ class TrainConfig:
             raise CofeeError(f"{where}: unknown training setting(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
         return cls(**values)
 
+    def resolved(self, device=None) -> "TrainConfig":
+        """A copy whose ``precision`` is the one a run on ``device`` uses (``"fp32"`` or ``"bf16"``)."""
+        return dataclasses.replace(self, precision=choose_precision(self.precision, device).precision)
+
     def validate(self) -> "TrainConfig":
         """Raise :class:`CofeeError` for values that cannot work."""
         checks = [(self.epochs >= 1, "epochs must be >= 1"), (self.lr > 0, "lr must be > 0"),
@@ -120,7 +131,8 @@ class TrainConfig:
                   (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
                   (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1"),
                   (self.bucket_chunk >= 1, "bucket_chunk must be >= 1"),
-                  (0 < self.threshold < 1, "threshold must be in (0, 1)")]
+                  (0 < self.threshold < 1, "threshold must be in (0, 1)"),
+                  (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}")]
         for ok, message in checks:
             if not ok:
                 raise CofeeError(f"bad training setting: {message}")
@@ -185,6 +197,8 @@ class TrainResult:
     out_dir: str
     best_dir: str
     resumed_from_step: int | None = None
+    precision: dict | None = None     # hardware.PrecisionChoice.to_dict(): used, requested, why, hardware
+    num_threads: int | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -413,8 +427,10 @@ def save_checkpoint(out_dir: Path, *, model, optimizer, scheduler, hooks, state:
                     rng_per_rank: list, records: list | None) -> Path:
     """Write ``out_dir/checkpoint/`` atomically.
 
-    Files: ``model.pt`` (weights), ``optimizer.pt``, ``extra.pt`` (scheduler,
-    every rank's RNG states, hook state), ``records.jsonl`` (only when a hook
+    Files, none of them a pickle (:mod:`cofee_lib.tensorfile`):
+    ``model.safetensors`` + ``model.json`` (weights), ``optimizer.*`` (AdamW
+    moments and steps; param groups as JSON), ``extra.*`` (scheduler, every
+    rank's RNG states, hook state), ``records.jsonl`` (only when a hook
     replaced the train records), ``state.json`` (epoch, position in the epoch's
     batch order, the order itself, global step, best-so-far, history, config
     fingerprint, sha256 of every file) and last ``complete`` (sha256 of
@@ -423,10 +439,10 @@ def save_checkpoint(out_dir: Path, *, model, optimizer, scheduler, hooks, state:
     out_dir = Path(out_dir)
     tmp = _make_tmp_dir(out_dir, ".checkpoint.tmp-")
     try:
-        torch.save(model.state_dict(), tmp / "model.pt")
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save({"scheduler": scheduler.state_dict(), "rng": rng_per_rank,
-                    "hooks": hooks.state_dict() if hooks is not None else None}, tmp / "extra.pt")
+        save_tree(tmp / "model", model.state_dict())
+        save_tree(tmp / "optimizer", optimizer.state_dict())
+        save_tree(tmp / "extra", {"scheduler": scheduler.state_dict(), "rng": rng_per_rank,
+                                  "hooks": hooks.state_dict() if hooks is not None else None})
         if records is not None:
             write_jsonl(tmp / "records.jsonl", records)
         state = dict(state, format=CHECKPOINT_FORMAT, kit_version=__version__,
@@ -480,13 +496,13 @@ def load_checkpoint(ckpt: Path, fingerprint: dict) -> dict:
         raise CofeeError(f"checkpoint {ckpt} belongs to a different run ({diff or 'fingerprint differs'}); "
                          f"resume with the same data, model and hyper-parameters, or {advice}")
     try:
-        state["model"] = torch.load(ckpt / "model.pt", map_location="cpu", weights_only=True)
-        state["optimizer"] = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
-        state["extra"] = torch.load(ckpt / "extra.pt", map_location="cpu", weights_only=True)
+        state["model"] = load_tree(ckpt / "model")
+        state["optimizer"] = load_tree(ckpt / "optimizer")
+        state["extra"] = load_tree(ckpt / "extra")
         state["records"] = read_jsonl(ckpt / "records.jsonl") if (ckpt / "records.jsonl").exists() else None
     except CofeeError:
         raise
-    except Exception as exc:  # a torch unpickling error on a file that passed its hash: still unusable
+    except Exception as exc:  # a file that passed its hash but does not parse: still unusable
         raise CofeeError(f"checkpoint {ckpt} could not be loaded ({type(exc).__name__}: {exc}); {advice}") from None
     return state
 
@@ -533,6 +549,15 @@ def _write_log(path: Path, history: list) -> None:
             handle.write(json.dumps(entry) + "\n")
 
 
+def _refuse_non_finite(out_dir: Path, ctx: D.DistContext, what: str, value: float, epoch: int, step: int):
+    """Stop a run whose loss or gradient became NaN/inf: no model of it is kept as ``best/``."""
+    if ctx.is_main:
+        shutil.rmtree(out_dir / "best", ignore_errors=True)
+    raise CofeeError(f"{out_dir}: the {what} became {value} at step {step + 1} (epoch {epoch + 1}); the run is "
+                     "stopped and no model is saved as best. Corrupt initial weights (cofee fetch --verify), "
+                     "a learning rate too high, or bf16 overflow (--no-bf16) are the usual causes")
+
+
 def _say(ctx: D.DistContext, message: str) -> None:
     if ctx.is_main:
         print(message, file=sys.stderr, flush=True)
@@ -560,10 +585,14 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     if not dev_records:
         raise CofeeError("no dev records: model selection needs a dev set")
     ctx = D.context()
+    device = ctx.device
+    choice = choose_precision(config.precision, device)
+    config = dataclasses.replace(config, precision=choice.precision)
     out_dir = Path(out_dir)
     log_path = Path(config.log_path) if config.log_path else out_dir / "log.jsonl"
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    threads = set_threads(config.num_threads) if device.type == "cpu" else None
+    _say(ctx, f"precision {choice.precision} ({choice.reason}; {choice.hardware})"
+              + (f"; {threads} CPU thread(s)" if threads else ""))
     core = model
     initial_weights = weights_digest(core)
     parts = fingerprint_parts(core, train_records, dev_records, config, ctx.world_size, initial_weights)
@@ -593,9 +622,8 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
         if existing is not None and not resume:
             shutil.rmtree(existing, ignore_errors=True)
 
-    device = ctx.device
     core.to(device)
-    core.use_bf16 = bool(config.bf16)
+    core.use_bf16 = config.precision == "bf16"
     records = train_records
     records_changed = False
     if ckpt_state is not None:
@@ -660,7 +688,7 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
                                       find_unused_parameters=config.find_unused_parameters)
     else:
         fwd = core
-    autocast = (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)) if config.bf16 \
+    autocast = (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)) if core.use_bf16 \
         else contextlib.nullcontext
     want_hidden = bool(hooks is not None and hooks.wants_hidden)
 
@@ -705,12 +733,17 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
                             if extra is not None:
                                 loss = loss + extra
                     (loss.float() * (len(idx) * ctx.world_size / n_step)).backward()
-                loss_sum += float(loss.detach()) * len(idx)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    _refuse_non_finite(out_dir, ctx, "loss", loss_value, epoch, global_step)
+                loss_sum += loss_value * len(idx)
                 n_feat += len(idx)
                 n_useful += int(batch["n_useful"])
             D.average_gradients(hook_params, ctx)
             if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(all_params, config.max_grad_norm)
+                norm = float(torch.nn.utils.clip_grad_norm_(all_params, config.max_grad_norm))
+                if not math.isfinite(norm):
+                    _refuse_non_finite(out_dir, ctx, "gradient norm", norm, epoch, global_step)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -794,4 +827,5 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     return TrainResult(best_f1=best["f1"], best_epoch=best["epoch"], best_metrics=best["metrics"],
                        history=history, tokens_per_second=tps, useful_tokens=int(useful_total),
                        train_seconds=train_seconds, steps=global_step, out_dir=str(out_dir),
-                       best_dir=str(out_dir / "best"), resumed_from_step=resumed_from)
+                       best_dir=str(out_dir / "best"), resumed_from_step=resumed_from,
+                       precision=choice.to_dict(), num_threads=threads)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 from .errors import CofeeError, atomic_open
+from .hardware import choose_precision
+from .presets import train_settings
 
 WEAK_ROWS = ("Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI")
 SUPERVISED_ROWS = ("BiLSTM-CRF", "BERT", "MRC-NER", "CoFEE-BERT", "CoFEE-MRC")
@@ -44,6 +46,13 @@ def machine() -> str:
     except Exception:  # pragma: no cover - torch is a dependency
         device = "unknown device"
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}, {platform.system()}"
+
+
+def precision_used(preset: str) -> dict:
+    """The precision the preset's training runs chose on this machine, and the hardware facts behind it."""
+    from .distributed import context  # imports torch
+
+    return choose_precision(train_settings(preset)["precision"], context().device).to_dict()
 
 
 def mean_std(values) -> tuple[float | None, float | None]:
@@ -149,7 +158,8 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
                                    "seeds": [], "model": None}}
     rows.update({name: aggregate(per_seed[name]) for name in which})
     rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI")}
-    result = {"command": command, "machine": machine(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    result = {"command": command, "machine": machine(), "precision": precision_used(preset),
+              "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
               "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
               "target": target, "backbone": backbone, "preset": preset, "types": types, "seeds": seeds,
               "test_sentences": len(test), "rows": rows,
@@ -273,7 +283,8 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
                      **_scores(evaluate_once(it["best"], test))} for it in items]
         out_rows[row] = aggregate(per_seed)
         out_rows[row]["reused"] = [it["report"].get("reused") for it in items]
-    result = {"command": command, "machine": machine(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    result = {"command": command, "machine": machine(), "precision": precision_used(preset),
+              "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
               "table": 2, "setting": "supervised (fine-tuned on the labelled train split; dev selects models)",
               "target": target, "preset": preset, "model": model, "types": types,
               "train_sentences": len(train), "dev_sentences": len(dev), "test_sentences": len(test),

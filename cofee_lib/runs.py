@@ -12,7 +12,9 @@ training run a folder named by a digest of *what it computes*:
   tokenizer; this key cannot);
 * the training and dev records (their content, not their file names);
 * the training configuration fields that change results
-  (:data:`cofee_lib.engine.FINGERPRINT_FIELDS`) and the stage's own settings.
+  (:data:`cofee_lib.engine.FINGERPRINT_FIELDS`, with the precision as chosen
+  for this machine: an fp32 run and a bf16 run never share a folder) and the
+  stage's own settings.
 
 A finished run leaves ``<store>/report.json`` and a key stamp; a later call
 with the same key returns that report without training. A run that was
@@ -71,8 +73,10 @@ def model_identity(model) -> dict:
 
 def run_key(name: str, model, train_records, dev_records, config, settings: dict | None = None) -> dict:
     """The content key of one training run (see the module docstring)."""
+    from .distributed import context
     from .engine import FINGERPRINT_FIELDS, records_digest
 
+    config = config.resolved(context().device)  # the precision the run will use, not "auto"
     return {"run": name, "model": model_identity(model),
             "train": records_digest(train_records), "dev": records_digest(dev_records),
             "config": {f: getattr(config, f) for f in FINGERPRINT_FIELDS},

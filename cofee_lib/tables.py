@@ -88,10 +88,17 @@ def collect(results_dir) -> list[dict]:
                     "dev_F1": _pct(row.get("dev_F1")),
                     "paper_P": theirs.get("P"), "paper_R": theirs.get("R"), "paper_F1": theirs.get("F1"),
                     "F1_minus_paper": None if f1 is None or theirs.get("F1") is None else round(f1 - theirs["F1"], 2),
-                    "differs": diff, "preset": result.get("preset"), "machine": result.get("machine"),
+                    "differs": diff, "preset": result.get("preset"), "machine": result.get("machine"), "precision": precision_line(result.get("precision")),
                     "finished": result.get("finished"), "source": path.name,
                 })
     return rows
+
+
+def precision_line(choice: dict | None) -> str:
+    """``bf16 (the CPU has native bf16 arithmetic; AMD EPYC, flags: avx512_bf16)`` from a results file."""
+    if not choice:
+        return "not recorded (results from before the kit recorded it)"
+    return f"{choice['precision']} ({choice['reason']}; {choice['hardware']})"
 
 
 def _cell(value, std=None, n=None) -> str:
@@ -120,7 +127,8 @@ def markdown(rows: list[dict], timings: dict | None = None) -> str:
         paper = first["paper_dataset"]
         out.append(f"## Table {table} ({setting}): {dataset}" + (f" (paper: {paper})" if paper else ""))
         out.append("")
-        out.append(f"Source `{first['source']}`, preset `{first['preset']}`, finished {first['finished']} on {first['machine']}.")
+        out.append(f"Source `{first['source']}`, preset `{first['preset']}`, finished {first['finished']} on {first['machine']}; "
+                   f"precision {first['precision']}.")
         out.append(f"What differs from the paper: {first['differs']}.")
         out.append("")
         out.append("| model | P | R | F1 | seeds | dev F1 | paper P | paper R | paper F1 | F1 − paper |")
@@ -201,7 +209,8 @@ def readme_block(results_dir) -> str:
             out.append(f"| {model} | " + " | ".join(cells) + " |")
         out.append("")
     first = rows[0]
-    out.append(f"Preset `{first['preset']}`, {first['machine']}, finished {max(r['finished'] or '' for r in rows)}. "
+    out.append(f"Preset `{first['preset']}`, {first['machine']}, precision {first['precision']}, "
+               f"finished {max(r['finished'] or '' for r in rows)}. "
                "Seeds, dev F1, P/R and what differs from the paper: [results/tables.md](results/tables.md).")
     return "\n".join(out)
 

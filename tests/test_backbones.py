@@ -247,6 +247,7 @@ def test_span_embeddings_of_a_span_longer_than_a_window():
     assert torch.all(emb.abs().sum(1) > 0)
 
 
+@pytest.mark.bf16
 def test_bf16_prediction_runs():
     recs = make_records(3, seed=4)
     m = build("mrc", records=recs).eval()

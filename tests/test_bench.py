@@ -194,6 +194,7 @@ def _check_summary(result, name):
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_train_benchmark_tiny(work):
     from bench import bench_train
 
@@ -247,6 +248,7 @@ def test_match_benchmark_tiny(work):
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_predict_benchmark_tiny(work):
     from bench import bench_predict
 

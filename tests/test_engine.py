@@ -30,7 +30,8 @@ DEV = sb.toy_records(60, seed=2, prefix="dev")
 
 
 def cfg(**kw) -> TrainConfig:
-    base = dict(epochs=2, lr=1e-2, batch_size=8, eval_batch_size=64, num_threads=1, progress=False, seed=7)
+    base = dict(epochs=2, lr=1e-2, batch_size=8, eval_batch_size=64, num_threads=1, progress=False, seed=7,
+                precision="fp32")
     base.update(kw)
     return TrainConfig(**base)
 
@@ -235,10 +236,22 @@ def test_bad_settings_and_inputs(tmp_path):
         TrainConfig.from_dict({"epochs": 1, "learning_rate": 1e-3})
 
 
-@pytest.mark.skipif(not hasattr(torch, "autocast"), reason="no autocast")
+@pytest.mark.bf16
 def test_bf16_autocast_runs_on_cpu(tmp_path):
-    result = train(fresh(), TRAIN, DEV, cfg(epochs=2, bf16=True), tmp_path)
+    result = train(fresh(), TRAIN, DEV, cfg(epochs=2, precision="bf16"), tmp_path)
     assert result.best_f1 > 0.3
+    assert result.precision["precision"] == "bf16" and result.precision["requested"] == "bf16"
+
+
+def test_precision_auto_is_resolved_and_recorded(tmp_path):
+    from cofee_lib.hardware import choose_precision
+
+    result = train(fresh(), TRAIN, DEV, cfg(epochs=1, precision="auto"), tmp_path)
+    expected = choose_precision("auto").precision
+    assert result.precision["requested"] == "auto" and result.precision["precision"] == expected
+    assert result.precision["hardware"] and result.num_threads >= 1
+    with pytest.raises(CofeeError, match="precision"):
+        cfg(precision="fp16").validate()
 
 
 # ------------------------------------------------------------------ presets
@@ -340,6 +353,7 @@ def test_train_command_bad_input_exits_2(data_dir, capsys, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.bf16
 def test_minilm_mrc_learns_real_conll_in_one_epoch(tmp_path, capsys):
     """`cofee train --backbone mrc --model embedded:minilm` on 400 real CoNLL-2003 train sentences
     (1,200 MRC features: PER, LOC, ORG), 1 epoch of 150 steps, scored on 150 dev sentences; once

@@ -154,11 +154,11 @@ def copy_of(kept, tmp_path):
 
 def test_corrupt_checkpoint_is_a_clear_error(data, kept, tmp_path, cofee):
     out = copy_of(kept, tmp_path)
-    model_pt = out / "checkpoint" / "model.pt"
+    model_pt = out / "checkpoint" / "model.safetensors"
     with open(model_pt, "r+b") as handle:
         handle.truncate(model_pt.stat().st_size // 2)
     status, err = cofee(argv(data, out, "--epochs", "1", "--resume"))
-    assert status == 2 and "corrupt" in err and "model.pt" in err and "Traceback" not in err
+    assert status == 2 and "corrupt" in err and "model.safetensors" in err and "Traceback" not in err
     (out / "checkpoint" / "complete").unlink()
     status, err = cofee(argv(data, out, "--epochs", "1", "--resume"))
     assert status == 2 and "incomplete" in err
@@ -166,9 +166,9 @@ def test_corrupt_checkpoint_is_a_clear_error(data, kept, tmp_path, cofee):
 
 def test_corrupt_checkpoint_exits_2_from_the_shell(data, kept, tmp_path):
     out = copy_of(kept, tmp_path)
-    (out / "checkpoint" / "optimizer.pt").write_bytes(b"garbage")
+    (out / "checkpoint" / "optimizer.safetensors").write_bytes(b"garbage")
     proc = run_cli(argv(data, out, "--epochs", "1", "--resume"), check=False)
-    assert proc.returncode == 2 and "optimizer.pt" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "optimizer.safetensors" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_mismatched_checkpoint_is_a_clear_error(data, kept, tmp_path, cofee):
@@ -214,7 +214,7 @@ def test_in_process_resume_restores_hook_state_and_records(tmp_path):
         return cls(32)
 
     config = TrainConfig(epochs=3, lr=1e-2, batch_size=8, num_threads=1, progress=False, seed=3,
-                         checkpoint_every=5)
+                         checkpoint_every=5, precision="fp32")
     straight_hook = hook()
     straight = engine.train(fresh(), TRAIN, DEV, config, tmp_path / "a", hooks=straight_hook)
 

@@ -40,6 +40,12 @@ def test_key_follows_what_the_run_computes(tagger):
     assert _key(tagger, config=TrainConfig(lr=1e-3)) != base
     assert _key(tagger, config=TrainConfig(num_threads=1, checkpoint_every=7, progress=False)) == base, \
         "threads, checkpoint spacing and progress bars do not change results"
+    from cofee_lib.hardware import choose_precision
+
+    here = choose_precision("auto").precision
+    other_precision = "fp32" if here == "bf16" else "bf16"
+    assert _key(tagger, config=TrainConfig(precision=here)) == base, "auto keys on the precision it resolves to"
+    assert _key(tagger, config=TrainConfig(precision=other_precision)) != base, "fp32 and bf16 runs never share a folder"
     assert _key(tagger, settings={"delta": 0.3}) != base
     other = build_backbone("tagger", ["PER", "LOC"], model="tiny", records=RECORDS, max_len=32, seed=2)
     assert _key(other) != base, "other initial weights"

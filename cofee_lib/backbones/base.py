@@ -31,8 +31,10 @@ Checkpoints (``save_pretrained``) are a directory holding the encoder in the
 HuggingFace format (``config.json`` + ``model.safetensors``, loadable by
 ``AutoModel.from_pretrained``), the tokenizer files, the task heads in
 ``cofee_heads.safetensors`` and ``cofee.json`` (kind, types, queries, max_len,
-stride, label map, kit version, ...). :func:`load_backbone` reads it back in
-one call.
+stride, label map, kit version, ...), and ``cofee_manifest.json``: the
+sha256 and size of every other file. :func:`load_backbone` checks the
+manifest (a truncated or overwritten file is refused, naming it) and reads the
+model back in one call.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
+from ..manifest import MANIFEST_NAME, verify_manifest, write_manifest  # noqa: F401 (re-exported)
 
 log = logging.getLogger("cofee")
 
@@ -252,8 +255,18 @@ def read_config(directory) -> dict:
 
 
 def load_backbone(directory, device="cpu") -> Backbone:
-    """Load a backbone written by :meth:`Backbone.save_pretrained` (reads cofee.json)."""
+    """Load a backbone written by :meth:`Backbone.save_pretrained` (reads cofee.json, checks the manifest)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CofeeError(f"{directory}: not a directory (pass the folder written by cofee train, e.g. RUN/best)")
     cfg = read_config(directory)
-    model = _backbone_class(cfg["kind"]).from_pretrained(directory, cfg)
+    verify_manifest(directory)
+    try:
+        model = _backbone_class(cfg["kind"]).from_pretrained(directory, cfg)
+    except CofeeError:
+        raise
+    except Exception as exc:  # safetensors, transformers and torch raise many types for a damaged file
+        raise CofeeError(f"{directory}: cannot load the saved model ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
     model.eval()
     return model.to(device)

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
-from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone, write_manifest
 from .decoding import bio_labels, decode_bio, encode_bio
 from .transformer import _progress, _replace_dir
 
@@ -242,6 +242,7 @@ class BiLSTMCRFBackbone(Backbone):
                                                      ensure_ascii=False) + "\n", encoding="utf-8")
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
+            write_manifest(tmp)
             _replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
-from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, HEADS_NAME, Backbone
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, HEADS_NAME, Backbone, write_manifest
 from .windows import plan_windows, span_window, word_windows
 
 log = logging.getLogger("cofee")
@@ -381,6 +381,7 @@ class TransformerBackbone(Backbone):
             save_file(self._head_state(), str(tmp / HEADS_NAME))
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
+            write_manifest(tmp)
             _replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
