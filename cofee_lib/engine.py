@@ -591,8 +591,6 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     out_dir = Path(out_dir)
     log_path = Path(config.log_path) if config.log_path else out_dir / "log.jsonl"
     threads = set_threads(config.num_threads) if device.type == "cpu" else None
-    _say(ctx, f"precision {choice.precision} ({choice.reason}; {choice.hardware})"
-              + (f"; {threads} CPU thread(s)" if threads else ""))
     core = model
     initial_weights = weights_digest(core)
     parts = fingerprint_parts(core, train_records, dev_records, config, ctx.world_size, initial_weights)
@@ -600,14 +598,14 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
 
     # --- where to start
     ckpt_state = None
+    existing = find_checkpoint(out_dir)
+    if resume and existing is None:  # checked before out_dir is made: a refused run leaves nothing
+        raise CofeeError(f"--resume: no checkpoint in {out_dir} (the run finished, or was stopped before "
+                         f"its first checkpoint: start it again without --resume)")
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     D.barrier(ctx)
-    existing = find_checkpoint(out_dir)
     if resume:
-        if existing is None:
-            raise CofeeError(f"--resume: no checkpoint in {out_dir} (the run finished, or was stopped before "
-                             f"its first checkpoint: start it again without --resume)")
         ckpt_state = load_checkpoint(existing, parts)
         _say(ctx, f"resuming from {existing} (epoch {ckpt_state['epoch'] + 1}, step {ckpt_state['global_step']})")
     elif existing is not None and not overwrite:
@@ -622,6 +620,8 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
         if existing is not None and not resume:
             shutil.rmtree(existing, ignore_errors=True)
 
+    _say(ctx, f"precision {choice.precision} ({choice.reason}; {choice.hardware})"
+              + (f"; {threads} CPU thread(s)" if threads else ""))
     core.to(device)
     core.use_bf16 = config.precision == "bf16"
     records = train_records

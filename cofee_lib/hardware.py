@@ -10,8 +10,9 @@ Precision
       (``avx512_bf16`` or ``amx_bf16`` among its flags), else fp32. On an
       AVX2-only CPU, bf16 autocast emulates every product and one MiniLM step
       ran ~10x slower than fp32; on an AVX-512-BF16 CPU it is ~1.3x faster.
-      ``ONEDNN_MAX_CPU_ISA`` set below the bf16 level (e.g. ``AVX2``) is
-      honoured: oneDNN then has no bf16 kernels either.
+      ``ONEDNN_MAX_CPU_ISA`` (e.g. ``AVX2``) or ``ATEN_CPU_CAPABILITY`` set
+      below the bf16 level is honoured: torch then has no native bf16 kernels
+      either (this is also how an AVX2-only machine is emulated on a newer one).
     * a CPU whose flags cannot be read (not Linux, not x86): a short measured
       probe (a few dozen products of the size the encoders use, both ways);
       bf16 only if it is clearly faster.
@@ -86,9 +87,15 @@ def cpu_info() -> dict:
     return {"model": model, "flags": flags}
 
 
-def _onednn_cap_allows_bf16() -> bool:
+def _capped_below_bf16() -> str | None:
+    """The environment variable that keeps torch's CPU kernels below the bf16 level, if one does."""
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    return not cap or cap in _ONEDNN_BF16_ISAS
+    if cap and cap not in _ONEDNN_BF16_ISAS:
+        return f"ONEDNN_MAX_CPU_ISA={cap}"
+    aten = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    if aten and not aten.startswith("avx512"):
+        return f"ATEN_CPU_CAPABILITY={aten}"
+    return None
 
 
 def cpu_native_bf16() -> tuple[bool | None, str]:
@@ -99,8 +106,9 @@ def cpu_native_bf16() -> tuple[bool | None, str]:
         return None, f"{info['model']} (CPU flags not readable as x86)"
     found = [f for f in BF16_CPU_FLAGS if f in flags]
     facts = f"{info['model']}, flags: {', '.join(found) if found else 'no ' + '/'.join(BF16_CPU_FLAGS)}"
-    if found and not _onednn_cap_allows_bf16():
-        return False, f"{facts}; ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']} disables them"
+    capped = _capped_below_bf16() if found else None
+    if capped:
+        return False, f"{facts}; {capped} disables them"
     return bool(found), facts
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
-from ..manifest import MANIFEST_NAME, verify_manifest, write_manifest  # noqa: F401 (re-exported)
+from ..manifest import verify_manifest
 
 log = logging.getLogger("cofee")
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
-from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone, write_manifest
+from ..manifest import write_manifest
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone
 from .decoding import bio_labels, decode_bio, encode_bio
 from .transformer import _progress, _replace_dir
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
-from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, HEADS_NAME, Backbone, write_manifest
+from ..manifest import write_manifest
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, HEADS_NAME, Backbone
 from .windows import plan_windows, span_window, word_windows
 
 log = logging.getLogger("cofee")

@@ -1,6 +1,7 @@
 """``cofee corpus anchors``: build D_g, Wikipedia sentences with anchors as ``Entity`` spans.
 
 Registered by :mod:`cofee_lib.commands.corpus`; the work is done by :mod:`cofee_lib.wiki`.
+``--out`` must be a file path other than the dump (not ``-``: a ``.partial.txt`` note may go beside it).
 """
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def register(corpus_sub):
 
 
 def run(args):
-    from ..errors import CofeeError
+    from ..errors import CofeeError, check_output
     from ..wiki import build_anchor_corpus
 
+    check_output(args.out, inputs=[args.dump])
     if args.limit_pages is not None and args.limit_pages < 1:
         raise CofeeError("--limit-pages must be at least 1")
     stats = build_anchor_corpus(args.dump, args.out, lang=args.lang, max_len=args.max_len,

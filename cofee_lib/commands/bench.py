@@ -41,8 +41,10 @@ def bench_dir() -> Path:
 def run(args):
     import sys
 
-    from ..errors import CofeeError
+    from ..errors import CofeeError, check_output
 
+    if args.out:
+        check_output(args.out)
     folder = bench_dir()
     if not (folder / "run_all.py").is_file():
         raise CofeeError(f"{folder}: no benchmark suite here; `cofee bench` runs the bench/ folder of a checkout "

@@ -2,7 +2,9 @@
 
 All conversions go through the kit's word-level records (inclusive span
 ends), so any reader pairs with any writer. Output is written atomically: on
-bad input the command exits with status 2 and leaves no output file.
+bad input the command exits with status 2 and leaves no output file. OUT ``-``
+is standard output (single-file formats; not bond, which writes two files);
+OUT may not be IN (or any other file the command reads).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def register(sub):
                     "Bad input exits with status 2 naming the file and line; no output file is left behind.",
         epilog=FORMAT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="IN", help="input file")
-    p.add_argument("output", metavar="OUT", help="output file (written atomically)")
+    p.add_argument("output", metavar="OUT", help="output file (written atomically; '-': standard output)")
     p.add_argument("--from", dest="src", required=True, choices=names, metavar="FORMAT",
                    help=f"input format: {', '.join(names)}")
     p.add_argument("--to", dest="dst", required=True, choices=names, metavar="FORMAT",
@@ -60,18 +62,27 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args):
-    import sys
+def _check_paths(args) -> None:
+    """Refuse a missing IN, an OUT that is an input, and a bad tag map path, before reading anything."""
+    from pathlib import Path
 
-    from tqdm import tqdm
+    from ..errors import check_input, check_output, is_stdout
+    from ..formats.bond import TAG_MAP_NAME
 
-    from ..formats import read_records, write_records
+    check_input(args.input, f"a {args.src} file")
+    read_map = (args.tag_map or Path(args.input).with_name(TAG_MAP_NAME)) if args.src == "bond" else None
+    inputs = [args.input, args.queries, read_map]
+    check_output(args.output, inputs=inputs, stdout=args.dst != "bond")
+    if args.dst == "bond" and not is_stdout(args.output):
+        tag_map = args.tag_map or Path(args.output).with_name(TAG_MAP_NAME)
+        check_output(tag_map, inputs=[args.input, args.queries, args.output])
+
+
+def _write_options(args, records, found_queries) -> tuple[dict, str | None]:
+    """Writer options for ``--to`` and a note to print once the output is written (or None)."""
     from ..formats.mrc_json import generic_queries, read_queries
 
-    found_queries: dict = {}
-    records = read_records(args.input, args.src, id_prefix=args.id_prefix, invalid=args.invalid,
-                           tag_map=args.tag_map if args.src == "bond" else None, queries_out=found_queries)
-    options = {}
+    options, note = {}, None
     if args.dst == "mrc":
         if args.queries:
             options["queries"] = read_queries(args.queries)
@@ -79,16 +90,34 @@ def run(args):
             options["queries"] = found_queries
         else:
             options["queries"] = generic_queries(records)
-            print("cofee convert: no --queries given; using generic queries "
-                  f"{options['queries']}", file=sys.stderr)
+            note = f"cofee convert: no --queries given; used generic queries {options['queries']}"
     if args.dst == "bond":
         options["tag_map"] = args.tag_map
+    return options, note
+
+
+def run(args):
+    import sys
+
+    from tqdm import tqdm
+
+    from ..errors import is_stdout
+    from ..formats import read_records, write_records
+
+    _check_paths(args)
+    found_queries: dict = {}
+    records = read_records(args.input, args.src, id_prefix=args.id_prefix, invalid=args.invalid,
+                           tag_map=args.tag_map if args.src == "bond" else None, queries_out=found_queries)
+    options, note = _write_options(args, records, found_queries)
     n_entities = sum(len(rec["spans"]) for rec in records)
     bar = tqdm(records, desc=f"writing {args.dst}", unit="sent", file=sys.stderr, leave=False,
-               disable=len(records) < 10000)
+               disable=True if len(records) < 10000 else None)  # None: only on a terminal
     count = write_records(args.output, bar, args.dst, **options)
     bar.close()
+    if note:
+        print(note, file=sys.stderr)
     unit = "examples" if args.dst == "mrc" else "sentences"
+    where = "standard output" if is_stdout(args.output) else args.output
     print(f"cofee convert: read {len(records)} sentences with {n_entities} entities from {args.input} ({args.src}); "
-          f"wrote {count} {unit} to {args.output} ({args.dst})", file=sys.stderr)
+          f"wrote {count} {unit} to {where} ({args.dst})", file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@ Fine-tunes a pre-trained CoFEE model on human-labelled data. ``--init`` is a
 (``RUN/fet``: its ``best/``), or a model folder. The backbone kind (MRC or
 tagger) is the one the model was pre-trained with. Everything else is
 ``cofee train``: the best epoch on dev is kept, no test split is read.
+``--out`` may not be (or hold) the ``--init`` model.
 """
 from __future__ import annotations
 
@@ -43,11 +44,24 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+def check_out_apart(out, model_dir) -> None:
+    """Refuse an ``--out`` that is, or holds, the model fine-tuning starts from."""
+    import os
+
+    from ..errors import CofeeError
+
+    base, model = os.path.realpath(out), os.path.realpath(model_dir)
+    if os.path.commonpath([base, model]) == base:
+        raise CofeeError(f"{out}: holds the --init model {model_dir}; fine-tuning into it would overwrite that "
+                         "run (expected another --out)")
+
+
 def run(args):
     from ..backbones.base import read_config
     from . import train
 
     model_dir = resolve_init(args.init)
+    check_out_apart(args.out, model_dir)
     args.backbone = read_config(model_dir)["kind"]
     args.model = str(model_dir)
     return train.run(args)

@@ -2,7 +2,9 @@
 
 The choices (sources, filters, normalisation) are described in
 :mod:`cofee_lib.gazetteers`; the option values in
-``cofee_lib/resources/gazetteer_choices.json``.
+``cofee_lib/resources/gazetteer_choices.json``. A ``--set KEY=VALUE`` must
+name an option of that file for ``--lang`` and give a value of the option's
+type (checked before anything is fetched); ``--out`` must be a directory path.
 """
 from __future__ import annotations
 
@@ -32,26 +34,65 @@ def register(sub):
     b.set_defaults(func=run_build)
 
 
-def _parse_overrides(items):
+def _expected(default) -> str:
+    """How to describe the type of ``default`` in an error message."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    if isinstance(default, list):
+        plural = {"a string": "strings", "an integer": "integers", "a number": "numbers", "true or false": "booleans"}
+        return "a JSON list" + (f" of {plural.get(_expected(default[0]), 'values')}" if default else "")
+    return "a JSON value"
+
+
+def _fits(value, default) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list) and (not default or all(_fits(v, default[0]) for v in value))
+    return default is None or isinstance(value, type(default))
+
+
+def _parse_overrides(items, defaults: dict, lang: str) -> dict:
+    """``--set KEY=VALUE`` items as ``{key: value}``, each checked against the option's default."""
     from ..errors import CofeeError
 
     out = {}
     for item in items:
-        key, eq, value = item.partition("=")
+        key, eq, raw = item.partition("=")
         if not eq or not key:
             raise CofeeError(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in defaults:
+            raise CofeeError(f"--set {key}: unknown build option for --lang {lang}; expected one of "
+                             f"{', '.join(sorted(defaults))}")
         try:
-            out[key] = json.loads(value)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = value  # a bare string such as census=none
+            value = raw  # a bare string such as census=none
+        if not _fits(value, defaults[key]):
+            raise CofeeError(f"--set {key}={raw}: expected {_expected(defaults[key])} "
+                             f"(the default is {json.dumps(defaults[key])})")
+        out[key] = value
     return out
 
 
 def run_build(args):
-    from ..gazetteers import build_gazetteers, write_gazetteers
+    from ..errors import check_output
+    from ..gazetteers import build_gazetteers, default_options, write_gazetteers
 
+    options = _parse_overrides(args.overrides, default_options(args.lang), args.lang)
+    check_output(args.out, directory=True)
     gaz, provenance = build_gazetteers(args.lang, target=args.target, fraction=args.fraction, seed=args.seed,
-                                       options=_parse_overrides(args.overrides))
+                                       options=options)
     write_gazetteers(args.out, gaz, provenance)
     print(f"wrote {args.out}")
     for gaz_type, entries in gaz.items():

@@ -2,7 +2,9 @@
 
 Writes one record per input record (same ids and tokens, extra keys kept) with
 the predicted ``spans`` (word indices, inclusive end). The output is written
-atomically: on any error nothing is left behind.
+atomically: on any error nothing is left behind. ``--out -`` writes the
+records to standard output (the summary line goes to stderr); ``--out`` may
+not be ``--data`` nor a file of ``--model``.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ def register(sub):
                    help="records to tag: JSON lines with id, tokens (spans are replaced), or a CoNLL file")
     p.add_argument("--format", choices=("jsonl", "conll", "chars"),
                    help="format of --data (default: jsonl for .jsonl/.json files, else CoNLL columns)")
-    p.add_argument("--out", required=True, help="where to write the predicted records (JSON lines)")
+    p.add_argument("--out", required=True,
+                   help="where to write the predicted records (JSON lines; '-': standard output)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="MRC start/end probability threshold (default 0.5; taggers ignore it)")
     p.add_argument("--batch-size", type=int, default=32, help="features per forward pass (default 32)")
@@ -52,9 +55,11 @@ def read_records(path, format=None):
 
 def run(args):
     from ..backbones import load_backbone
-    from ..errors import CofeeError
+    from ..errors import CofeeError, check_input, check_output
     from ..records import write_jsonl
 
+    check_input(args.data, "records to tag")
+    check_output(args.out, inputs=[args.data, args.model], stdout=True)
     if not 0.0 <= args.threshold <= 1.0:
         raise CofeeError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     if args.batch_size < 1:

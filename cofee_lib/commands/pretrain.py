@@ -3,7 +3,9 @@
 Leaving out ``esi`` or ``fet`` gives the paper's ablations (-ESI, -FET,
 -FET-ESI); ``--no-self-picking`` with ``--stages nee`` is plain MRC-NER trained
 on D_s. Each stage selects its checkpoint on the target's **dev** split; no
-test split is read.
+test split is read. ``--out`` must be a directory path; a run folder this
+command created is removed again if it fails with a user error before any
+stage has a checkpoint or a best model.
 """
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ def add_stage_flags(p) -> None:
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--seed", type=int)
-    t.add_argument("--bf16", action="store_true", default=None)
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto (the preset's default): bf16 where the hardware has native bf16, else fp32")
+    t.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
+    t.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32", help="= --precision fp32")
     t.add_argument("--threads", type=int)
 
 
@@ -50,7 +55,7 @@ def stage_overrides(args) -> dict:
 
 
 def train_overrides(args) -> dict:
-    out = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "bf16": args.bf16,
+    out = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "precision": args.precision,
            "num_threads": args.threads}
     return {k: v for k, v in out.items() if v is not None}
 
@@ -84,12 +89,15 @@ def register(sub):
 
 
 def run(args):
+    from ..errors import check_output, removed_on_error
     from ..pipeline import pretrain
 
-    report = pretrain(args.stages, args.backbone, args.target, args.out, model=args.model, preset=args.preset,
-                      lang=args.lang, work_dir=args.work_dir, self_picking=not args.no_self_picking,
-                      resume=args.resume, train_overrides=train_overrides(args), use_cache=not args.no_cache,
-                      **stage_overrides(args))
+    check_output(args.out, directory=True)
+    with removed_on_error(args.out):
+        report = pretrain(args.stages, args.backbone, args.target, args.out, model=args.model, preset=args.preset,
+                          lang=args.lang, work_dir=args.work_dir, self_picking=not args.no_self_picking,
+                          resume=args.resume, train_overrides=train_overrides(args), use_cache=not args.no_cache,
+                          **stage_overrides(args))
     for stage, rep in report["stage_reports"].items():
         reused = " (reused a finished run)" if rep.get("reused") else ""
         print(f"{stage}: best dev F1 {rep['best_f1']:.4f} (epoch {rep['best_epoch']}){reused}")

@@ -50,13 +50,11 @@ def register(sub):
 def _read_lines(path) -> list[str]:
     from pathlib import Path
 
-    from ..errors import InputError
+    from ..errors import InputError, check_input
 
     if path == "-":
         return sys.stdin.read().splitlines()
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, None, "file not found (expected UTF-8 text, one text per line)")
+    p = check_input(Path(path), "UTF-8 text, one text per line")
     try:
         return p.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:

@@ -3,7 +3,9 @@
 Trains CoFEE (ESI, NEE, FET), NEE alone (-FET-ESI) and MRC-NER on D_s; "-FET"
 is the NEE stage of the CoFEE run. Every model is selected on dev; the test
 split is read once at the end to score them beside the Gazetteer Matching
-baseline. Writes ``OUT/table3_<target>.json``.
+baseline. Writes ``OUT/table3_<target>.json``. ``--out`` must be a directory
+path; a folder this command created is removed again if it fails with a user
+error before any model has a checkpoint or a best model.
 """
 from __future__ import annotations
 
@@ -34,13 +36,16 @@ def run(args):
     import shlex
     import sys
 
+    from ..errors import check_output, removed_on_error
     from ..experiments import weak_supervision_table
     from .pretrain import stage_overrides, train_overrides
 
-    result = weak_supervision_table(args.target, args.out, preset=args.preset, backbone=args.backbone,
-                                    model=args.model, work_dir=args.work_dir, train_overrides=train_overrides(args),
-                                    command="cofee " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                                    **stage_overrides(args))
+    check_output(args.out, directory=True)
+    with removed_on_error(args.out):
+        result = weak_supervision_table(args.target, args.out, preset=args.preset, backbone=args.backbone,
+                                        model=args.model, work_dir=args.work_dir, train_overrides=train_overrides(args),
+                                        command="cofee " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                                        **stage_overrides(args))
     print(f"Table 3 ({args.target}, test, {result['test_sentences']} sentences):")
     print(f"{'model':<20} {'P':>7} {'R':>7} {'F1':>7} {'dev F1':>7}")
     for name, row in result["rows"].items():
