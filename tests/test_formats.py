@@ -199,7 +199,11 @@ def test_read_conll_invalid_policies(tmp_path):
 @pytest.mark.parametrize("fmt", ["conll", "conll-iob1", "conll-bioes", "char", "char-bmes"])
 def test_column_writers_round_trip(tmp_path, fmt):
     rng = random.Random(5)
-    records = [make_record(f"t-{i}", [f"w{i}_{k}" for k in range(n)], random_spans(rng, n))
+    if fmt.startswith("char"):  # one character per token
+        word = lambda i, k: chr(0x4E00 + (i * 15 + k) % 2000)  # noqa: E731
+    else:
+        word = lambda i, k: f"w{i}_{k}"  # noqa: E731
+    records = [make_record(f"t-{i}", [word(i, k) for k in range(n)], random_spans(rng, n))
                for i, n in enumerate(rng.randint(1, 15) for _ in range(60))]
     out = tmp_path / "out.txt"
     assert write_records(out, records, fmt) == 60
@@ -454,3 +458,204 @@ def test_real_msra_cut_entity_is_an_error_by_default(tmp_path):
         read_char_file(excerpt)
     assert str(info.value).startswith(f"{excerpt}:{bad - start + 1}: ")
     assert read_char_file(excerpt, invalid="begin")[0]["spans"][0] == [0, 1, "PER"]
+
+
+# ---------------------------------------------------------------- user test campaign: refused, located inputs
+
+
+def jsonl_line(**changes) -> str:
+    rec = {"id": "a", "tokens": ["x", "y"], "spans": [[0, 1, "PER"]]}
+    rec.update(changes)
+    return json.dumps(rec)
+
+
+@pytest.mark.parametrize("bad,pattern", [
+    (jsonl_line(spans=[[True, 1, "PER"]]), "true/false are not indices"),
+    (jsonl_line(spans=[[0, False, "PER"]]), "true/false are not indices"),
+    (jsonl_line(spans=[[0.0, 1, "PER"]]), "not \\[start:int"),
+    (jsonl_line(id=None), "'id' must be a non-empty string, got null"),
+    (jsonl_line(id=[1]), r"'id' must be a non-empty string, got \[1\]"),
+    (jsonl_line(id={"a": 1}), "'id' must be a non-empty string"),
+    (jsonl_line(id=17), "'id' must be a non-empty string, got 17 \\(write \"17\"\\)"),
+    (jsonl_line(id=True), "'id' must be a non-empty string, got true$"),
+    (jsonl_line(id=""), "'id' must be a non-empty string"),
+    ('{"id": "a", "tokens": ["\\ud800"], "spans": []}', "lone surrogate"),
+    ('{"id": "a", "tokens": [], "spans": [], "n": ' + "9" * 5000 + "}", "not usable JSON"),
+    ("[" * 5000 + "]" * 5000, "not usable JSON"),
+])
+def test_read_jsonl_refuses_bad_records_with_file_and_line(tmp_path, bad, pattern):
+    path = write(tmp_path / "r.jsonl", jsonl_line() + "\n\n" + bad + "\n")
+    with pytest.raises(InputError, match=pattern) as info:
+        read_records(path, "jsonl")
+    assert str(info.value).startswith(f"{path}:3: ")
+
+
+def test_jsonl_surrogate_pairs_bom_and_cr_line_ends(tmp_path):
+    emoji = '{"id": "\\ud83d\\ude00", "tokens": ["x"], "spans": []}'
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (jsonl_line() + "\r" + emoji + "\r\n").encode())
+    recs = read_records(path, "jsonl")
+    assert [r["id"] for r in recs] == ["a", "\U0001F600"]
+    assert recs.path == str(path) and recs.lines == [1, 2]
+    path.write_bytes((jsonl_line() + "\r\r" + jsonl_line(id=None) + "\r").encode())
+    with pytest.raises(InputError, match="'id'") as info:
+        read_records(path, "jsonl")
+    assert str(info.value).startswith(f"{path}:3: ")
+    path.write_bytes((jsonl_line() + "\r").encode() + b'{"id": "\xff"}\n')
+    with pytest.raises(InputError, match="not UTF-8") as info:
+        read_records(path, "jsonl")
+    assert str(info.value).startswith(f"{path}:2: ")
+    with pytest.raises(InputError, match="is a directory"):
+        read_records(tmp_path, "jsonl")
+
+
+@pytest.mark.parametrize("rec,pattern", [
+    ({"id": "a", "tokens": ["x"], "spans": [[True, 0, "PER"]]}, "true/false are not indices"),
+    ({"id": None, "tokens": ["x"], "spans": []}, "'id' must be a non-empty string"),
+    ({"id": "a", "tokens": ["x"]}, "missing key 'spans'"),
+])
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_writers_validate_records(tmp_path, fmt, rec, pattern):
+    out = tmp_path / "o.txt"
+    ok = make_record("ok", ["\u5f20"], [])
+    with pytest.raises(InputError, match=pattern) as info:
+        write_records(out, [ok, rec], fmt, queries={"PER": "q"})
+    assert str(info.value).startswith("record 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["conll", "conll-iob1", "conll-bioes"])
+@pytest.mark.parametrize("tokens,pattern", [
+    (["a", "-DOCSTART-"], "token 1 is '-DOCSTART-'"),
+    (["a", ""], "token 1 \\(''\\) is empty"),
+    (["a", "b\tc"], "holds whitespace"),
+    (["a", "b\rc"], "holds whitespace"),
+    (["a", "b\nc"], "holds whitespace"),
+])
+def test_conll_writer_refuses_tokens_it_cannot_give_back(tmp_path, fmt, tokens, pattern):
+    out = tmp_path / "o.txt"
+    recs = [make_record("first", ["ok"], []), make_record("doc-7", tokens, [])]
+    with pytest.raises(InputError, match=pattern) as info:
+        write_records(out, recs, fmt)
+    assert str(info.value).startswith("record 1 (id 'doc-7'): ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_column_writers_refuse_a_leading_byte_order_mark(tmp_path):
+    with pytest.raises(InputError, match="byte-order mark"):
+        write_conll(tmp_path / "o.txt", [make_record("a", ["\ufeffx"], [])])
+    # later in the file it is an ordinary (zero-width) character and round-trips
+    recs = [make_record("t-0", ["x"], []), make_record("t-1", ["\ufeffy"], [(0, 0, "PER")])]
+    write_conll(tmp_path / "o.txt", recs)
+    assert read_conll(tmp_path / "o.txt", id_prefix="t") == recs
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+@pytest.mark.parametrize("fmt,text,tokens", [
+    ("conll", "New B-LOC\nYork I-LOC\n\nhi O\n", [["New", "York"], ["hi"]]),
+    ("char", "\u5df4\tB-LOC\n\u9ece\tI-LOC\n\n\u597d\tO\n", [["\u5df4", "\u9ece"], ["\u597d"]]),
+    ("char-bmes", "\u5df4 B-LOC\n\u9ece E-LOC\n\n\u597d O\n", [["\u5df4", "\u9ece"], ["\u597d"]]),
+])
+def test_cr_line_ends_are_line_ends(tmp_path, newline, fmt, text, tokens):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(text.replace("\n", newline).encode("utf-8"))
+    recs = read_records(path, fmt)
+    assert [r["tokens"] for r in recs] == tokens
+    assert [r["spans"] for r in recs] == [[[0, 1, "LOC"]], []]
+    # line numbers count lone \r too
+    path.write_bytes(text.replace("\n", newline).encode("utf-8") + b"x\xff\tO\r")
+    with pytest.raises(InputError, match="not UTF-8") as info:
+        read_records(path, fmt)
+    assert str(info.value).startswith(f"{path}:5: ")
+
+
+def test_cr_line_ends_in_json_formats(tmp_path):
+    good = {"context": "a b", "query": "q", "entity_label": "PER", "start_position": [0], "end_position": [1],
+            "span_position": ["0;1"], "impossible": False, "qas_id": "0.1"}
+    path = tmp_path / "m.json"
+    path.write_bytes(("[\r" + json.dumps(good) + ",\r" + json.dumps({**good, "qas_id": 7}) + "\r]").encode())
+    with pytest.raises(InputError, match="qas_id") as info:
+        read_mrc_json(path)
+    assert str(info.value).startswith(f"{path}:3: ")
+
+
+def test_tag_types_with_whitespace_are_refused_on_reading(tmp_path):
+    path = write(tmp_path / "t.txt", "Paris\tB-LOC\x0b\n")
+    with pytest.raises(InputError, match="unknown tag 'B-LOC\\\\x0b'.*free of whitespace") as info:
+        read_conll(path)
+    assert str(info.value).startswith(f"{path}:1: ")
+
+
+def test_char_files_refuse_tokens_of_two_characters(tmp_path):
+    path = write(tmp_path / "c.txt", "\u5f20\tB-PER\n\u4e09\u4e30\tI-PER\n")
+    for scheme in ("bio", "bmes"):
+        with pytest.raises(InputError, match="'\u4e09\u4e30' is 2 characters") as info:
+            read_char_file(path, scheme)
+        assert str(info.value).startswith(f"{path}:2: ")
+    for fmt in ("char", "char-bmes"):
+        with pytest.raises(InputError, match="token 1 \\('ab'\\) has 2 characters") as info:
+            write_records(tmp_path / "o.txt", [make_record("z", ["\u5f20", "ab"], [])], fmt)
+        assert str(info.value).startswith("record 0 (id 'z'): ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+@pytest.mark.parametrize("changes,pattern", [
+    ({"start_position": [True], "end_position": [1]}, "true/false are not indices"),
+    ({"span_position": ["--1;1"]}, "is not \"start;end\""),
+    ({"span_position": ["\u00b2;1"]}, "is not \"start;end\""),
+    ({"span_position": ["\u0660;1"]}, "is not \"start;end\""),  # Arabic-Indic zero: int() takes it, we do not
+    ({"span_position": ["9" * 5000 + ";1"]}, "is not \"start;end\""),
+    ({"entity_label": "P ER"}, "without whitespace"),
+    ({"context": "\ud800"}, "lone surrogate"),
+])
+def test_read_mrc_refuses_odd_values(tmp_path, changes, pattern):
+    path = tmp_path / "bad.json"
+    path.write_text("[\n" + json.dumps(mrc_example()) + ",\n" + json.dumps(mrc_example(qas_id="1.1", **changes))
+                    + "\n]\n", encoding="utf-8")
+    with pytest.raises(InputError, match=pattern) as info:
+        read_mrc_json(path)
+    assert str(info.value).startswith(f"{path}:3: ")
+
+
+def test_write_mrc_refuses_what_it_could_not_read_back(tmp_path):
+    out = tmp_path / "m.json"
+    with pytest.raises(InputError, match="lists the span \\[0, 0, 'PER'\\] twice"):
+        write_mrc_json(out, [make_record("d", ["a"], [(0, 0, "PER"), (0, 0, "PER")])], {"PER": "q"})
+    with pytest.raises(CofeeError, match="without whitespace"):
+        write_mrc_json(out, [make_record("d", ["a"], [])], {"P ER": "q"})
+    with pytest.raises(InputError, match="empty or holds whitespace"):
+        write_mrc_json(out, [make_record("d", ["a\u2028b"], [])], {"PER": "q"})
+    with pytest.raises(InputError, match="lone surrogate"):
+        write_mrc_json(out, [make_record("d", ["\udc00"], [])], {"PER": "q"})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ('{"O": 0, "B-X": true}', "has id true"),
+    ('{"O": ' + "9" * 5000 + "}", "not usable JSON"),
+    ("[" * 5000, "not usable JSON"),
+    ('{"O": 0, "B-\\udc00": 1}', "lone surrogate"),
+])
+def test_read_tag_map_refuses_odd_values(tmp_path, text, pattern):
+    write(tmp_path / "tag_to_id.json", text)
+    write(tmp_path / "b.json", '[{"str_words": ["a"], "tags": [0]}]')
+    with pytest.raises(InputError, match=pattern) as info:
+        read_bond(tmp_path / "b.json")
+    assert info.value.path == str(tmp_path / "tag_to_id.json")
+
+
+def test_read_bond_refuses_boolean_tag_ids(tmp_path):
+    write(tmp_path / "tag_to_id.json", '{"O": 0, "B-X": 1}')
+    path = write(tmp_path / "b.json", '[{"str_words": ["a"], "tags": [0]},\n{"str_words": ["a"], "tags": [true]}]')
+    with pytest.raises(InputError, match="tag id true at word 0") as info:
+        read_bond(path)
+    assert str(info.value).startswith(f"{path}:2: example 1")
+
+
+def test_read_queries_refuses_odd_values(tmp_path):
+    from cofee_lib.formats.mrc_json import read_queries
+
+    for text, pattern in [('{"P ER": "q"}', "without whitespace"), ('{"PER": "\\ud800"}', "lone surrogate"),
+                          ("[" * 5000, "not usable JSON"), ('{"PER": ""}', "non-empty string")]:
+        with pytest.raises(InputError, match=pattern):
+            read_queries(write(tmp_path / "q.json", text))

@@ -171,3 +171,73 @@ def test_conll2003_valid_perturbed_agrees_with_seqeval():
         ours = evaluate_records(gold, pred)
         assert 0.0 < ours["f1"] < 1.0
         assert_agrees(ours, seqeval_scores(gold, pred))
+
+
+def write_lines(path: Path, records: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_predictions_must_keep_the_gold_tokens(tmp_path):
+    """Paired by id, the tokens themselves are compared: the error names the pred file, line and token."""
+    from cofee_lib.errors import InputError
+    from cofee_lib.records import read_jsonl
+
+    gold = [make_record("a", ["x", "y"], []), make_record("b", ["New", "York"], [(0, 1, "LOC")])]
+    gold_path = write_lines(tmp_path / "gold.jsonl", gold)
+    cases = [
+        (["New", "Jersey"], "sentence 'b': token 1 is \"Jersey\" in the prediction but \"York\" in gold"),
+        (["New"], "prediction has 1 tokens, gold has 2; first difference: token 1 is missing in the prediction"),
+        (["New", "York", "!"], "token 2 is \"!\" in the prediction but missing in gold"),
+    ]
+    for tokens, pattern in cases:
+        pred = [gold[0], make_record("b", tokens, [])]
+        pred_path = write_lines(tmp_path / "pred.jsonl", pred)
+        with pytest.raises(InputError, match=pattern) as info:
+            evaluate_records(read_jsonl(gold_path), read_jsonl(pred_path))
+        assert str(info.value).startswith(f"{pred_path}:2: ")
+        assert f"{gold_path}:2" in str(info.value)
+    # in-memory records (no file): named as <predictions>
+    with pytest.raises(InputError, match="token 1 is \"Jersey\"") as info:
+        evaluate_records(gold, [gold[0], make_record("b", ["New", "Jersey"], [])])
+    assert info.value.path == "<predictions>"
+
+
+def test_pairing_errors_name_the_file_and_line(tmp_path):
+    from cofee_lib.errors import InputError
+    from cofee_lib.records import read_jsonl
+
+    gold = [make_record("a", ["x"], []), make_record("b", ["y"], [])]
+    gold_path = write_lines(tmp_path / "gold.jsonl", gold)
+    pred_path = write_lines(tmp_path / "pred.jsonl", [gold[0], gold[1], gold[0]])
+    with pytest.raises(InputError, match=rf"duplicate id 'a' \(first at {pred_path}:1\)") as info:
+        evaluate_records(read_jsonl(gold_path), read_jsonl(pred_path))
+    assert str(info.value).startswith(f"{pred_path}:3: ")
+    pred_path = write_lines(tmp_path / "pred.jsonl", [gold[0], make_record("c", ["z"], []), gold[1]])
+    with pytest.raises(InputError, match="1 predictions have no gold sentence \\(first: 'c'\\)") as info:
+        evaluate_records(read_jsonl(gold_path), read_jsonl(pred_path))
+    assert str(info.value).startswith(f"{pred_path}:2: ")
+    pred_path = write_lines(tmp_path / "pred.jsonl", [gold[1]])
+    with pytest.raises(InputError, match=rf"no prediction \(first: 'a', {gold_path}:1\)") as info:
+        evaluate_records(read_jsonl(gold_path), read_jsonl(pred_path))
+    assert info.value.path == str(pred_path)
+    with pytest.raises(InputError, match="needs a string 'id'"):  # in-memory records with an unhashable id
+        evaluate_records(gold, [{"id": ["a"], "tokens": ["x"], "spans": []}])
+
+
+@pytest.mark.parametrize("bad_id", [[1], None, {"a": 1}, 1, True])
+def test_cofee_evaluate_refuses_ids_that_are_not_strings(tmp_path, capsys, bad_id):
+    gold = write_lines(tmp_path / "gold.jsonl", [make_record("a", ["x"], [])])
+    pred = write_lines(tmp_path / "pred.jsonl", [make_record("a", ["x"], []), {"id": bad_id, "tokens": ["x"], "spans": []}])
+    assert main(["evaluate", "--gold", str(gold), "--pred", str(pred)]) == 2
+    captured = capsys.readouterr()
+    assert f"{pred}:2: 'id' must be a non-empty string" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_cofee_evaluate_names_the_first_differing_token(tmp_path, capsys):
+    gold = write_lines(tmp_path / "gold.jsonl", [make_record("a", ["x", "y"], [])])
+    pred = write_lines(tmp_path / "pred.jsonl", [make_record("a", ["x", "z"], [])])
+    assert main(["evaluate", "--gold", str(gold), "--pred", str(pred)]) == 2
+    err = capsys.readouterr().err
+    assert f"{pred}:1: sentence 'a': token 1 is \"z\" in the prediction but \"y\" in gold ({gold}:1)" in err

@@ -121,8 +121,10 @@ class TransformerBackbone(Backbone):
                 q_len = len(self.tokenizer(query, is_split_into_words=True, add_special_tokens=False)["input_ids"])
             budget = self.max_len - n_special - q_len
             if budget < 8:
-                raise CofeeError(f"the query for {typ!r} takes {q_len} sub-tokens, leaving {budget} of "
-                                 f"max_len={self.max_len} for the context; raise max_len or shorten the query")
+                used = f"the query for {typ!r} takes {q_len} sub-tokens and " if query is not None else ""
+                raise CofeeError(f"max_len={self.max_len} is too small: {used}{n_special} special tokens leave "
+                                 f"{budget} sub-tokens for the context (at least 8 needed); raise --max-len"
+                                 + (" or shorten the query" if query is not None else ""))
             overlap = max(0, min(self.stride, budget - 1))
             jobs = []   # (record index, window)
             plans = []

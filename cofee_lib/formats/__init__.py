@@ -16,6 +16,13 @@ with an **inclusive** end). Registered formats (``FORMATS``):
 =============  ==============================================================
 
 :func:`read_records` and :func:`write_records` dispatch on these names.
+
+Every reader either returns records or raises :class:`~cofee_lib.errors.InputError`
+naming the file and the line (never another exception); every writer checks
+each record with :func:`cofee_lib.records.validate_record` and refuses, naming
+the record (``record 3 (id 'x')``), what its reader could not give back, so
+writing then reading returns the same tokens and spans (and ids, for
+``jsonl``). tests/test_fuzz_formats.py checks both with hypothesis.
 """
 from __future__ import annotations
 
@@ -43,10 +50,11 @@ def _read_jsonl(path, **_):
 
 def _write_jsonl(path, records, **_):
     from ..records import validate_record, write_jsonl
+    from .conll import record_where
 
     def checked():
         for index, rec in enumerate(records):
-            yield validate_record(rec, f"record {index}")
+            yield validate_record(rec, record_where(rec, index))
 
     return write_jsonl(path, checked())
 

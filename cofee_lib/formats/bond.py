@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import CofeeError, InputError, atomic_open
-from ..records import make_record
-from .conll import read_text
-from .json_items import iter_json_items
+from ..records import check_encodable, is_index, json_text, make_record, validate_record
+from .conll import record_where
+from .json_items import iter_json_items, load_json
 from .tags import spans_to_tags, tags_to_spans
 
 TAG_MAP_NAME = "tag_to_id.json"
@@ -29,17 +29,13 @@ def read_tag_map(path) -> dict[str, int]:
     if not path.exists():
         raise InputError(path, None, f"file not found; a BOND file needs its {TAG_MAP_NAME} (tag -> id) beside it "
                          "or given explicitly")
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, f"not valid JSON ({exc.msg}); expected an object {{tag: id}}") from None
+    data = load_json(path, "an object {tag: id}")
     if not isinstance(data, dict) or not data:
         raise InputError(path, 1, "expected a non-empty JSON object mapping BIO tags to integer ids")
     seen: dict[int, str] = {}
     for tag, tid in data.items():
-        if not isinstance(tid, int) or isinstance(tid, bool) or tid < 0:
-            raise InputError(path, None, f"tag {tag!r} has id {tid!r}; expected a non-negative integer")
+        if not is_index(tid) or tid < 0:
+            raise InputError(path, None, f"tag {tag!r} has id {json_text(tid)}; expected a non-negative integer")
         if tid in seen:
             raise InputError(path, None, f"tags {seen[tid]!r} and {tag!r} share id {tid}")
         seen[tid] = tag
@@ -74,8 +70,8 @@ def read_bond(path, tag_map=None, id_prefix: str | None = None, invalid: str = "
                              "expected one tag id per word")
         tags = []
         for k, tid in enumerate(tag_ids):
-            if isinstance(tid, bool) or not isinstance(tid, int) or tid not in id_to_tag:
-                raise InputError(path, line, f"{where}: tag id {tid!r} at word {k} is not in {tag_map_path} "
+            if not is_index(tid) or tid not in id_to_tag:
+                raise InputError(path, line, f"{where}: tag id {json_text(tid)} at word {k} is not in {tag_map_path} "
                                  f"(known ids {min(id_to_tag)}..{max(id_to_tag)})")
             tags.append(id_to_tag[tid])
         try:
@@ -117,15 +113,17 @@ def write_bond(path, records: Iterable[dict], tag_map=None) -> int:
     records = list(records)
     if not records:
         raise CofeeError("no records to write: a BOND file needs at least one sentence")
+    wheres = [record_where(rec, index) for index, rec in enumerate(records)]
+    for rec, where in zip(records, wheres):
+        validate_record(rec, where)
     base = read_tag_map(tag_map_path) if tag_map_path.exists() else None
     mapping = bio_tag_map((span[2] for rec in records for span in rec["spans"]), base)
     with atomic_open(tag_map_path) as map_handle, atomic_open(path) as handle:
         handle.write("[")
-        for index, rec in enumerate(records):
-            tags = spans_to_tags(len(rec["tokens"]), rec["spans"], "iob2", where=f"record {index} ({rec['id']!r})")
+        for index, (rec, where) in enumerate(zip(records, wheres)):
+            tags = spans_to_tags(len(rec["tokens"]), rec["spans"], "iob2", where=where)
             item = {"str_words": rec["tokens"], "tags": [mapping[t] for t in tags]}
-            handle.write(("\n" if index == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
+            handle.write(("\n" if index == 0 else ",\n") + check_encodable(json.dumps(item, ensure_ascii=False), where))
         handle.write("\n]\n")
-        json.dump(mapping, map_handle, ensure_ascii=False, indent=1)
-        map_handle.write("\n")
+        map_handle.write(check_encodable(json.dumps(mapping, ensure_ascii=False, indent=1), tag_map_path) + "\n")
     return len(records)

@@ -5,16 +5,21 @@ OntoNotes / Weibo / E-commerce releases (BIO or BMES). A record's ``tokens``
 are the characters; spans are ``(start, end, type)`` over character indices
 with an **inclusive end** (see :mod:`cofee_lib.records`). Ids are
 ``f"{id_prefix or file stem}-{index}"`` with a 0-based sentence index.
+
+A "character" is one Unicode code point: a line whose first column holds two
+or more is refused on reading and on writing (:class:`~cofee_lib.errors.InputError`
+naming the file and line, or the record). Lines may end in ``\\n``, ``\\r\\n``
+or a lone ``\\r``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import atomic_open
+from ..errors import InputError
 from ..records import make_record
-from .conll import check_writable_tokens, read_column_sentences
-from .tags import normalize_scheme, spans_to_tags, tags_to_spans
+from .conll import read_column_sentences, write_column_records
+from .tags import normalize_scheme, tags_to_spans
 
 
 def read_char_file(path, scheme: str = "bio", id_prefix: str | None = None,
@@ -35,6 +40,10 @@ def read_char_file(path, scheme: str = "bio", id_prefix: str | None = None,
     records = []
     for index, sent in enumerate(sentences):
         chars = [fields[0] for fields, _ in sent]
+        for char, (_, lineno) in zip(chars, sent):
+            if len(char) != 1:
+                raise InputError(path, lineno, f"{char!r} is {len(char)} characters; a character-per-line "
+                                 "file holds one character and its tag per line")
         tags = [fields[1] for fields, _ in sent]
         spans = tags_to_spans(tags, scheme, path, [lineno for _, lineno in sent], invalid=invalid)
         records.append(make_record(f"{prefix}-{index}", chars, spans))
@@ -44,17 +53,8 @@ def read_char_file(path, scheme: str = "bio", id_prefix: str | None = None,
 def write_char_file(path, records: Iterable[dict], scheme: str = "bio") -> int:
     """Write records as ``char<TAB>tag`` lines, a blank line after each sentence (atomic).
 
-    Returns the number of sentences. Overlapping spans or tokens holding
-    whitespace raise :class:`~cofee_lib.errors.CofeeError`; nothing is written.
+    Returns the number of sentences. Overlapping spans, tokens that are not
+    exactly one character and tokens holding whitespace raise
+    :class:`~cofee_lib.errors.CofeeError` naming the record; nothing is written.
     """
-    scheme = normalize_scheme(scheme)
-    count = 0
-    with atomic_open(path) as handle:
-        for rec in records:
-            where = f"record {count}"
-            check_writable_tokens(rec, where)
-            tags = spans_to_tags(len(rec["tokens"]), rec["spans"], scheme, where=f"{where} ({rec['id']!r})")
-            handle.write("".join(f"{ch}\t{tag}\n" for ch, tag in zip(rec["tokens"], tags)))
-            handle.write("\n")
-            count += 1
-    return count
+    return write_column_records(path, records, scheme, chars=True)

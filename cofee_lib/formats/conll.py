@@ -5,45 +5,61 @@ and the tag last by default (CoNLL-2003's ``token POS chunk NER``, WNUT-16's
 ``token<TAB>tag``). Columns are separated by tabs when a line has a tab and by
 runs of spaces otherwise. ``-DOCSTART-`` lines (and the blank line after them)
 are skipped. Every token line of a file must have the same number of columns.
+Lines may end in ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files); a ``\\r``
+never ends up in a token or a tag.
 
 Records are word-level with inclusive span ends (see :mod:`cofee_lib.records`);
 ids are ``f"{id_prefix or file stem}-{index}"`` with a 0-based sentence index.
 
-Writing (:func:`write_conll`) emits ``token<TAB>tag`` lines, atomically.
+Writing (:func:`write_conll`) emits ``token<TAB>tag`` lines, atomically. It
+refuses (:class:`~cofee_lib.errors.InputError` naming the record) what the
+reader could not give back: an empty sentence, an empty token, a token holding
+a space, tab or line break, a token ``-DOCSTART-`` (read as a document marker)
+and a byte-order mark at the very start of the file.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Iterable
 
 from tqdm import tqdm
 
-from ..errors import CofeeError, InputError, atomic_open
-from ..records import make_record
+from ..errors import InputError, atomic_open
+from ..records import check_encodable, make_record, validate_record
 from .tags import normalize_scheme, spans_to_tags, tags_to_spans
 
 DOCSTART = "-DOCSTART-"
+_LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
+_UNWRITABLE = re.compile(r"[ \t\n\r]")
 
 
 def read_text(path) -> str:
     """Read a whole file as UTF-8 text; :class:`InputError` with the line if it is not UTF-8.
 
-    A leading byte-order mark is dropped.
+    A leading byte-order mark is dropped and every line ends in ``\\n``
+    (``\\r\\n`` and a lone ``\\r`` are turned into ``\\n``).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, "file not found")
     if path.is_dir():
         raise InputError(path, None, "is a directory, expected a file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read it ({exc.strerror})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = len(_LINE_END_BYTES.findall(data, 0, exc.start)) + 1
         raise InputError(path, line, f"not UTF-8 text ({exc.reason}, byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start}); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    return text[1:] if text.startswith("\ufeff") else text
+    text = text[1:] if text.startswith("\ufeff") else text
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def split_fields(line: str) -> list[str]:
@@ -69,8 +85,6 @@ def read_column_sentences(path, columns: int | None = None, what: str = "token a
     sentences: list[list[tuple[list[str], int]]] = []
     current: list[tuple[list[str], int]] = []
     n_cols, first_line = columns, None
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     # a progress bar (stderr) for big files such as MSRA's 2.3M lines; updated every 2**17 lines
     bar = tqdm(total=len(lines), unit="line", desc=f"reading {Path(path).name}", leave=False,
@@ -137,32 +151,68 @@ def read_conll(path, scheme: str = "iob2", token_col: int = 0, tag_col: int = -1
     return records
 
 
-def check_writable_tokens(rec: dict, where: str) -> None:
-    """Refuse tokens that a one-token-per-line file cannot hold (empty, or with whitespace)."""
-    if not rec["tokens"]:
-        raise CofeeError(f"{where}: record {rec['id']!r} has no tokens; a column file cannot hold an empty sentence")
-    for i, tok in enumerate(rec["tokens"]):
-        if not tok or any(c in tok for c in " \t\n\r"):
-            raise CofeeError(f"{where}: record {rec['id']!r} token {i} ({tok!r}) is empty or holds whitespace; "
-                             "a column file cannot hold it")
+def record_where(rec, index: int) -> str:
+    """``record 3 (id 'x')``: how writer errors name a record (its 0-based place in the input, its id)."""
+    rid = rec.get("id") if isinstance(rec, dict) else None
+    return f"record {index}" + (f" (id {rid!r})" if isinstance(rid, str) else "")
 
 
-def write_conll(path, records: Iterable[dict], scheme: str = "iob2") -> int:
+def check_writable_tokens(rec: dict, where: str, chars: bool = False, first: bool = False) -> None:
+    """Refuse tokens that a one-token-per-line file cannot give back; :class:`InputError` naming ``where``.
+
+    Refused: an empty sentence, an empty token, a token holding a space, a tab
+    or a line break (they separate columns and lines), the token
+    ``-DOCSTART-`` (read back as a document marker) and, when ``first`` (the
+    file's first token), a leading byte-order mark U+FEFF (dropped on
+    reading). ``chars``: every token must be one character (character files).
+    """
+    tokens = rec["tokens"]
+    if not tokens:
+        raise InputError(where, None, "has no tokens; a column file cannot hold an empty sentence")
+    for i, tok in enumerate(tokens):
+        if not tok or _UNWRITABLE.search(tok):
+            raise InputError(where, None, f"token {i} ({tok!r}) is empty or holds whitespace (a space, tab or "
+                             "line break); a column file cannot hold it")
+        if chars and len(tok) != 1:
+            raise InputError(where, None, f"token {i} ({tok!r}) has {len(tok)} characters; a character-per-line "
+                             "file holds exactly one character per line")
+        if tok == DOCSTART:
+            raise InputError(where, None, f"token {i} is {DOCSTART!r}, which a CoNLL reader skips as a document "
+                             "marker; it cannot be written as a token")
+    if first and tokens[0].startswith("\ufeff"):
+        raise InputError(where, None, "token 0 begins with U+FEFF, which at the start of a file is read as a "
+                         "byte-order mark and dropped; it cannot be written first")
+
+
+def write_column_records(path, records: Iterable[dict], scheme: str, chars: bool = False) -> int:
     """Write records as ``token<TAB>tag`` lines, a blank line after each sentence (atomic).
 
-    Returns the number of sentences written. Overlapping spans, empty
-    sentences and tokens with whitespace raise :class:`CofeeError`, and
-    nothing is written.
+    Every record is validated (:func:`~cofee_lib.records.validate_record`),
+    its spans encoded as tags, then its tokens checked
+    (:func:`check_writable_tokens`). Returns the number of sentences.
     """
     scheme = normalize_scheme(scheme)
     count = 0
     with atomic_open(path) as handle:
         for rec in records:
-            where = f"record {count}"
-            check_writable_tokens(rec, where)
-            tags = spans_to_tags(len(rec["tokens"]), rec["spans"], scheme, where=f"{where} ({rec['id']!r})")
-            for tok, tag in zip(rec["tokens"], tags):
-                handle.write(f"{tok}\t{tag}\n")
+            where = record_where(rec, count)
+            validate_record(rec, where)
+            tags = spans_to_tags(len(rec["tokens"]), rec["spans"], scheme, where=where)
+            check_writable_tokens(rec, where, chars=chars, first=count == 0)
+            handle.write(check_encodable("".join(f"{tok}\t{tag}\n" for tok, tag in zip(rec["tokens"], tags)),
+                                         where))
             handle.write("\n")
             count += 1
     return count
+
+
+def write_conll(path, records: Iterable[dict], scheme: str = "iob2") -> int:
+    """Write records as ``token<TAB>tag`` lines, a blank line after each sentence (atomic).
+
+    Returns the number of sentences written. Overlapping spans raise
+    :class:`CofeeError`; tokens the reader could not give back (empty
+    sentences, tokens with whitespace, ``-DOCSTART-``, see
+    :func:`check_writable_tokens`) raise :class:`InputError` naming the
+    record; either way nothing is written.
+    """
+    return write_column_records(path, records, scheme)

@@ -10,6 +10,7 @@ import json
 from typing import Iterator
 
 from ..errors import InputError
+from ..records import check_unicode
 from .conll import read_text
 
 _WS = " \t\n\r"
@@ -21,9 +22,11 @@ def iter_json_items(path, what: str = "objects") -> Iterator[tuple[int, int, obj
     A file whose first character is ``{`` is read as JSON lines (one object per
     line). ``index`` is 0-based, ``line`` is the 1-based line where the item
     starts. Raises :class:`InputError` (file, line) for invalid JSON, a
-    top-level value that is not an array, or an empty array.
+    top-level value that is not an array, or an empty array, and for text
+    that is not Unicode (a lone ``\\ud800`` escape).
     """
     text = read_text(path)
+    has_escapes = "\\u" in text
     decoder = json.JSONDecoder()
     n = len(text)
     pos, line, counted = 0, 1, 0
@@ -41,10 +44,16 @@ def iter_json_items(path, what: str = "objects") -> Iterator[tuple[int, int, obj
 
     def decode(i: int):
         try:
-            return decoder.raw_decode(text, i)
+            item, end = decoder.raw_decode(text, i)
         except json.JSONDecodeError as exc:
             raise InputError(path, exc.lineno, f"not valid JSON ({exc.msg}, column {exc.colno}); "
                              f"expected a JSON array of {what}") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, arrays nested 1,000 deep
+            raise InputError(path, line_at(i), f"not usable JSON ({str(exc)[:80] or 'nested too deeply'}); "
+                             f"expected a JSON array of {what}") from None
+        if has_escapes:
+            check_unicode(item, path, line_at(i), raw=text[i:end])
+        return item, end
 
     pos = skip_ws(pos)
     if pos >= n:
@@ -81,3 +90,17 @@ def iter_json_items(path, what: str = "objects") -> Iterator[tuple[int, int, obj
                 raise InputError(path, line_at(rest), "extra data after the JSON array")
             return
         raise InputError(path, line_at(min(pos, n)), "expected ',' or ']' between array items")
+
+
+def load_json(path, what: str):
+    """Decode a whole (small) JSON file; :class:`InputError` (file, line) if it is not JSON of Unicode text."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, exc.lineno, f"not valid JSON ({exc.msg}); expected {what}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(path, None, f"not usable JSON ({str(exc)[:80] or 'nested too deeply'}); "
+                         f"expected {what}") from None
+    check_unicode(data, path, None, raw=text)
+    return data

@@ -23,18 +23,23 @@ holds ``len(records) * len(queries)`` examples.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import CofeeError, InputError, atomic_open
-from ..records import make_record
-from .json_items import iter_json_items
+from ..records import check_encodable, is_index, json_text, make_record, validate_record
+from .conll import record_where
+from .json_items import iter_json_items, load_json
+
+_POSITION = re.compile(r"\s*(-?[0-9]{1,18})\s*;\s*(-?[0-9]{1,18})\s*")  # "start;end", ASCII digits
 
 
 def _int_list(ex: dict, key: str, path, line: int, where: str) -> list[int]:
     value = ex.get(key)
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise InputError(path, line, f"{where}: {key!r} must be a list of integer word indices, got {value!r}")
+    if not isinstance(value, list) or not all(is_index(v) for v in value):
+        raise InputError(path, line, f"{where}: {key!r} must be a list of integer word indices (true/false are "
+                         f"not indices), got {json_text(value)}")
     return value
 
 
@@ -52,10 +57,11 @@ def _example_spans(ex: dict, n: int, path, line: int, where: str) -> list[tuple[
             raise InputError(path, line, f"{where}: 'span_position' must be a list of \"start;end\" strings")
         pairs = []
         for item in raw:
-            parts = item.split(";") if isinstance(item, str) else []
-            if len(parts) != 2 or not all(p.strip().lstrip("-").isdigit() for p in parts):
-                raise InputError(path, line, f"{where}: span_position item {item!r} is not \"start;end\"")
-            pairs.append((int(parts[0]), int(parts[1])))
+            match = _POSITION.fullmatch(item) if isinstance(item, str) else None
+            if match is None:
+                raise InputError(path, line, f"{where}: span_position item {json_text(item)} is not \"start;end\" "
+                                 "(two integers)")
+            pairs.append((int(match[1]), int(match[2])))
         if sorted(s for s, _ in pairs) != sorted(starts) or sorted(e for _, e in pairs) != sorted(ends):
             raise InputError(path, line, f"{where}: span_position {raw!r} does not match start_position "
                              f"{starts!r} and end_position {ends!r}")
@@ -100,9 +106,11 @@ def read_mrc_json(path, id_prefix: str | None = None, queries_out: dict | None =
         if not isinstance(context, str):
             raise InputError(path, line, f"{where}: 'context' must be a string of space-separated words")
         if not isinstance(label, str) or not label or any(c.isspace() for c in label):
-            raise InputError(path, line, f"{where}: 'entity_label' must be a non-empty type name, got {label!r}")
+            raise InputError(path, line, f"{where}: 'entity_label' must be a non-empty type name without "
+                             f"whitespace, got {json_text(label)}")
         if not isinstance(qas_id, str) or "." not in qas_id or not qas_id.rpartition(".")[0]:
-            raise InputError(path, line, f"{where}: 'qas_id' must be \"{{sentence}}.{{type_index}}\", got {qas_id!r}")
+            raise InputError(path, line, f"{where}: 'qas_id' must be \"{{sentence}}.{{type_index}}\", "
+                             f"got {json_text(qas_id)}")
         query = ex.get("query")
         if query is not None and not isinstance(query, str):
             raise InputError(path, line, f"{where}: 'query' must be a string")
@@ -134,20 +142,28 @@ def generic_queries(records: Iterable[dict]) -> dict[str, str]:
     return {t: f"Find {t} entities" for t in types}
 
 
-def mrc_examples(rec: dict, sentence, queries: dict[str, str]) -> list[dict]:
-    """The MRC examples of one record, one per type of ``queries`` (in its order)."""
+def mrc_examples(rec: dict, sentence, queries: dict[str, str], where: str | None = None) -> list[dict]:
+    """The MRC examples of one record, one per type of ``queries`` (in its order).
+
+    Raises :class:`InputError` naming ``where`` (default: the record's id) for
+    what the reader could not give back: a token that is empty or holds
+    whitespace (the context joins words with spaces), the same span twice, a
+    type with no query.
+    """
+    where = where or f"record {rec.get('id')!r}"
+    validate_record(rec, where)
     tokens = rec["tokens"]
     for i, tok in enumerate(tokens):
         if not tok or any(c.isspace() for c in tok):
-            raise CofeeError(f"record {rec['id']!r}: token {i} ({tok!r}) is empty or holds whitespace; "
+            raise InputError(where, None, f"token {i} ({tok!r}) is empty or holds whitespace; "
                              "an MRC context joins words with spaces")
     by_type: dict[str, list[tuple[int, int]]] = {t: [] for t in queries}
-    for s, e, t in sorted((int(s), int(e), str(t)) for s, e, t in rec["spans"]):
+    for s, e, t in sorted((s, e, t) for s, e, t in rec["spans"]):
         if t not in by_type:
-            raise CofeeError(f"record {rec['id']!r} has a {t!r} entity but there is no query for {t!r} "
+            raise InputError(where, None, f"has a {t!r} entity but there is no query for {t!r} "
                              f"(queries given for: {', '.join(queries) or 'none'})")
-        if not 0 <= s <= e < len(tokens):
-            raise CofeeError(f"record {rec['id']!r}: span [{s}, {e}, {t!r}] out of range for {len(tokens)} tokens")
+        if (s, e) in by_type[t][-1:]:
+            raise InputError(where, None, f"lists the span [{s}, {e}, {t!r}] twice")
         by_type[t].append((s, e))
     context = " ".join(tokens)
     out = []
@@ -166,25 +182,33 @@ def mrc_examples(rec: dict, sentence, queries: dict[str, str]) -> list[dict]:
     return out
 
 
+def _check_queries(queries) -> None:
+    if not queries:
+        raise CofeeError("no queries given: the MRC format needs a query for every entity type")
+    for label, query in queries.items():
+        if not isinstance(label, str) or not label or any(c.isspace() for c in label) or not isinstance(query, str):
+            raise CofeeError(f"queries must map type names (non-empty, without whitespace) to query strings; "
+                             f"got {label!r}: {query!r}")
+
+
 def write_mrc_json(path, records: Iterable[dict], queries: dict[str, str]) -> int:
     """Write one MRC example per (record, type of ``queries``) as a JSON array (atomic).
 
     Sentences are numbered from 0 in record order, types from 1 in the order
     of ``queries``. One example per line, so errors and diffs point at lines.
     Returns the number of examples. A record with a type missing from
-    ``queries`` raises :class:`CofeeError` and nothing is written.
+    ``queries`` (or another problem, see :func:`mrc_examples`) raises
+    :class:`CofeeError` and nothing is written.
     """
-    if not queries:
-        raise CofeeError("no queries given: the MRC format needs a query for every entity type")
-    for label, query in queries.items():
-        if not isinstance(label, str) or not label or not isinstance(query, str):
-            raise CofeeError(f"queries must map type names to query strings; got {label!r}: {query!r}")
+    _check_queries(queries)
     count = 0
     with atomic_open(path) as handle:
         handle.write("[")
         for sentence, rec in enumerate(records):
-            for ex in mrc_examples(rec, sentence, queries):
-                handle.write(("\n" if count == 0 else ",\n") + json.dumps(ex, ensure_ascii=False))
+            where = record_where(rec, sentence)
+            for ex in mrc_examples(rec, sentence, queries, where):
+                text = check_encodable(json.dumps(ex, ensure_ascii=False), where)
+                handle.write(("\n" if count == 0 else ",\n") + text)
                 count += 1
         if count == 0:
             raise CofeeError("no records to write: an MRC file needs at least one sentence")
@@ -194,16 +218,12 @@ def write_mrc_json(path, records: Iterable[dict], queries: dict[str, str]) -> in
 
 def read_queries(path) -> dict[str, str]:
     """Read a ``{type: query}`` JSON object (for ``cofee convert --to mrc --queries``)."""
-    from .conll import read_text
-
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, f"not valid JSON ({exc.msg}); expected an object {{type: query}}") from None
+    data = load_json(path, "an object {type: query}")
     if not isinstance(data, dict) or not data:
         raise InputError(path, 1, "expected a non-empty JSON object mapping each entity type to its query")
     for label, query in data.items():
+        if not label or any(c.isspace() for c in label):
+            raise InputError(path, None, f"type {label!r} must be non-empty and without whitespace")
         if not isinstance(query, str) or not query.strip():
             raise InputError(path, None, f"the query for {label!r} must be a non-empty string")
     return data

@@ -27,6 +27,7 @@ refuses them with a clear error.
 """
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Sequence
 
 from ..errors import CofeeError, InputError
@@ -60,12 +61,95 @@ def normalize_scheme(scheme: str) -> str:
     return key
 
 
+@functools.lru_cache(maxsize=4096)
+def _bad_type(ttype: str) -> bool:
+    """A tag's type that no tag file can hold: empty, or with whitespace (``LOC\\x0b``)."""
+    return not ttype or any(c.isspace() for c in ttype)
+
+
 def _expected_tags(scheme: str) -> str:
     letters = "/".join(sorted(_INPUT_PREFIXES[scheme]))
     return f"'O' or '{{{letters}}}-TYPE' ({scheme.upper()})"
 
 
 INVALID_POLICIES = ("error", "begin", "drop")
+
+
+class _Decoder:
+    """The state of :func:`tags_to_spans` over one sentence: the spans so far and the open entity."""
+
+    def __init__(self, scheme: str, path, line_numbers, invalid: str):
+        self.scheme, self.path, self.line_numbers, self.invalid = scheme, path, line_numbers, invalid
+        self.name = scheme.upper()
+        self.spans: list[tuple[int, int, str]] = []
+        self.start: int | None = None  # start of the open entity
+        self.etype: str | None = None
+        self.broken = False  # the open entity is ill-formed and will be dropped (invalid="drop")
+
+    def line_of(self, i: int) -> int | None:
+        lines = self.line_numbers
+        return lines[i] if lines is not None and 0 <= i < len(lines) else None
+
+    def where(self, i: int) -> str:
+        return "" if self.line_numbers is not None else f" (token {i})"
+
+    def report(self, i: int, message: str) -> None:
+        """An ill-formed sequence at token i: raise, or mark the open entity for dropping."""
+        if self.invalid == "error":
+            raise InputError(self.path, self.line_of(i), message + " [to read such files anyway, use "
+                             "invalid='drop' (seqeval strict) or invalid='begin' (conlleval)]")
+        if self.invalid == "drop":
+            self.broken = True
+
+    def close(self, end: int) -> None:
+        if self.start is not None and not self.broken:
+            self.spans.append((self.start, end, self.etype))
+        self.start, self.etype, self.broken = None, None, False
+
+    def begin(self, i: int, ttype: str) -> None:
+        self.start, self.etype = i, ttype
+
+    def unfinished(self, i: int, what: str) -> None:
+        begun = (f"line {self.line_of(self.start)}" if self.line_numbers is not None
+                 else f"token {self.start}")
+        self.report(i, f"{what}{self.where(i)} follows an unfinished {self.etype} entity (begun on {begun}); "
+                    f"{self.name} closes entities with E-{self.etype}")
+
+    def closed_tag(self, i: int, tag: str, role: str, ttype: str) -> None:
+        """One ``B/I/E/S-TYPE`` tag of BIOES or BMES."""
+        if role in ("B", "S"):
+            if self.start is not None:
+                self.unfinished(i, f"tag {tag!r}")
+                self.close(i - 1)
+            if role == "S":
+                self.spans.append((i, i, ttype))
+            else:
+                self.begin(i, ttype)
+            return
+        if self.start is None or self.etype != ttype:  # I or E with nothing to continue
+            if self.start is not None:
+                self.unfinished(i, f"tag {tag!r}")
+                self.close(i - 1)
+            self.begin(i, ttype)
+            self.report(i, f"tag {tag!r}{self.where(i)} has no {ttype} entity to continue; "
+                        f"{self.name} begins entities with B-{ttype} or S-{ttype}")
+        if role == "E":
+            self.close(i)
+
+    def open_tag(self, i: int, tag: str, role: str, ttype: str) -> None:
+        """One ``B/I-TYPE`` tag of IOB2 or IOB1."""
+        if self.scheme == "iob1":
+            if role == "B" or self.start is None or self.etype != ttype:
+                self.close(i - 1)
+                self.begin(i, ttype)
+        elif role == "B":
+            self.close(i - 1)
+            self.begin(i, ttype)
+        elif self.start is None or self.etype != ttype:
+            self.close(i - 1)
+            self.begin(i, ttype)
+            self.report(i, f"tag {tag!r}{self.where(i)} has no {ttype} entity to continue "
+                        f"(IOB2 begins every entity with B-{ttype})")
 
 
 def tags_to_spans(tags: Sequence[str], scheme: str = "iob2", path="<tags>",
@@ -92,108 +176,50 @@ def tags_to_spans(tags: Sequence[str], scheme: str = "iob2", path="<tags>",
         raise CofeeError(f"invalid={invalid!r}; expected one of {', '.join(INVALID_POLICIES)}")
     prefixes = _INPUT_PREFIXES[scheme]
     closed_scheme = scheme in ("bioes", "bmes")
-    name = scheme.upper()
-
-    def line_of(i: int) -> int | None:
-        return line_numbers[i] if line_numbers is not None and 0 <= i < len(line_numbers) else None
-
-    def where(i: int) -> str:
-        return "" if line_numbers is not None else f" (token {i})"
-
-    spans: list[tuple[int, int, str]] = []
-    start: int | None = None  # start of the open entity
-    etype: str | None = None
-    broken = False  # the open entity is ill-formed and will be dropped (invalid="drop")
-
-    def report(i: int, message: str) -> None:
-        """An ill-formed sequence at token i: raise, or mark the open entity for dropping."""
-        nonlocal broken
-        if invalid == "error":
-            raise InputError(path, line_of(i), message + " [to read such files anyway, use invalid='drop' "
-                             "(seqeval strict) or invalid='begin' (conlleval)]")
-        if invalid == "drop":
-            broken = True
-
-    def close(end: int) -> None:
-        nonlocal start, etype, broken
-        if start is not None and not broken:
-            spans.append((start, end, etype))
-        start, etype, broken = None, None, False
-
-    def unfinished(i: int, what: str) -> None:
-        report(i, f"{what}{where(i)} follows an unfinished {etype} entity (begun on "
-               f"{'line ' + str(line_of(start)) if line_numbers is not None else 'token ' + str(start)}); "
-               f"{name} closes entities with E-{etype}")
-
+    state = _Decoder(scheme, path, line_numbers, invalid)
+    on_tag = state.closed_tag if closed_scheme else state.open_tag
     for i, tag in enumerate(tags):
         if not isinstance(tag, str):
-            raise InputError(path, line_of(i), f"tag {tag!r}{where(i)} is not a string")
+            raise InputError(path, state.line_of(i), f"tag {tag!r}{state.where(i)} is not a string")
         if tag == "O":
-            if closed_scheme and start is not None:
-                unfinished(i, "tag 'O'")
-            close(i - 1)
+            if closed_scheme and state.start is not None:
+                state.unfinished(i, "tag 'O'")
+            state.close(i - 1)
             continue
         letter, sep, ttype = tag.partition("-")
-        if not sep or letter not in prefixes or not ttype:
-            raise InputError(path, line_of(i), f"unknown tag {tag!r}{where(i)}; expected {_expected_tags(scheme)}")
-        role = prefixes[letter]
-        if closed_scheme:
-            if role in ("B", "S"):
-                if start is not None:
-                    unfinished(i, f"tag {tag!r}")
-                    close(i - 1)
-                if role == "S":
-                    spans.append((i, i, ttype))
-                else:
-                    start, etype = i, ttype
-            else:  # I or E
-                if start is None or etype != ttype:
-                    if start is not None:
-                        unfinished(i, f"tag {tag!r}")
-                        close(i - 1)
-                    start, etype = i, ttype
-                    report(i, f"tag {tag!r}{where(i)} has no {ttype} entity to continue; "
-                           f"{name} begins entities with B-{ttype} or S-{ttype}")
-                if role == "E":
-                    close(i)
-        elif scheme == "iob2":
-            if role == "B":
-                close(i - 1)
-                start, etype = i, ttype
-            elif start is None or etype != ttype:
-                close(i - 1)
-                start, etype = i, ttype
-                report(i, f"tag {tag!r}{where(i)} has no {ttype} entity to continue "
-                       f"(IOB2 begins every entity with B-{ttype})")
-        else:  # iob1
-            if role == "B" or start is None or etype != ttype:
-                close(i - 1)
-                start, etype = i, ttype
-    if start is not None:
+        if not sep or letter not in prefixes or _bad_type(ttype):
+            raise InputError(path, state.line_of(i), f"unknown tag {tag!r}{state.where(i)}; expected "
+                             f"{_expected_tags(scheme)}" + (" with a TYPE free of whitespace" if ttype and sep
+                                                             and letter in prefixes else ""))
+        on_tag(i, tag, prefixes[letter], ttype)
+    if state.start is not None:
         n = len(tags)
         if closed_scheme:
-            report(n - 1, f"sentence ends inside a {etype} entity{where(n - 1)}; {name} closes entities with E-{etype}")
-        close(n - 1)
-    return spans
+            state.report(n - 1, f"sentence ends inside a {state.etype} entity{state.where(n - 1)}; "
+                         f"{state.name} closes entities with E-{state.etype}")
+        state.close(n - 1)
+    return state.spans
 
 
 def check_spans(n: int, spans: Iterable, where: str = "record") -> list[tuple[int, int, str]]:
     """Return ``spans`` sorted, after checking they lie in ``[0, n)`` and do not overlap.
 
-    Raises :class:`CofeeError` naming ``where`` when two spans overlap or nest
-    (tags cannot express that) or a span is out of range.
+    Raises :class:`InputError` naming ``where`` when two spans overlap or nest
+    (tags cannot express that), a span is out of range or a type is empty or
+    holds whitespace.
     """
     out = sorted((int(s), int(e), str(t)) for s, e, t in spans)
     for s, e, t in out:
         if not 0 <= s <= e < n:
-            raise CofeeError(f"{where}: span [{s}, {e}, {t!r}] out of range for {n} tokens (end is inclusive)")
+            raise InputError(where, None, f"span [{s}, {e}, {t!r}] out of range for {n} tokens (end is inclusive)")
     for (s1, e1, t1), (s2, e2, t2) in zip(out, out[1:]):
         if s2 <= e1:
-            raise CofeeError(f"{where}: spans [{s1}, {e1}, {t1!r}] and [{s2}, {e2}, {t2!r}] overlap; "
+            raise InputError(where, None, f"spans [{s1}, {e1}, {t1!r}] and [{s2}, {e2}, {t2!r}] overlap; "
                              "tags cannot express overlapping or nested entities")
     for s, e, t in out:
-        if not t or any(c.isspace() for c in t):
-            raise CofeeError(f"{where}: entity type {t!r} must be non-empty and without whitespace to be written as a tag")
+        if _bad_type(t):
+            raise InputError(where, None, f"entity type {t!r} must be non-empty and without whitespace to be "
+                             "written as a tag")
     return out
 
 
