@@ -146,8 +146,8 @@ def _choose_cpu(requested: str) -> PrecisionChoice:
                                f"(bf16 needs >= {_PROBE_MIN_SPEEDUP}x)", facts)
     if native:
         return PrecisionChoice("bf16", requested, "the CPU has native bf16 arithmetic", facts)
-    return PrecisionChoice("fp32", requested, "the CPU has no native bf16 (bf16 autocast would be emulated, "
-                           "~10x slower)", facts)
+    return PrecisionChoice("fp32", requested, "no native bf16 arithmetic available (bf16 autocast would be "
+                           "emulated, ~10x slower)", facts)
 
 
 def _choose_cuda(requested: str, device) -> PrecisionChoice:

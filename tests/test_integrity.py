@@ -188,6 +188,7 @@ def test_precision_choice_follows_the_cpu_flags(monkeypatch):
         fake({"sse2", "avx2", "fma"})
         c = hardware.choose_precision("auto")
         assert c.precision == "fp32" and "no native bf16" in c.reason and "Test CPU" in c.hardware
+        assert "no avx512_bf16/amx_bf16" in c.hardware
         assert hardware.choose_precision("bf16").precision == "bf16", "forcing still works"
         fake({"sse2", "avx2", "avx512f", "avx512_bf16"})
         assert hardware.choose_precision("auto").precision == "bf16"
