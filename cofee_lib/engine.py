@@ -55,6 +55,7 @@ import torch
 
 from . import __version__
 from . import distributed as D
+from .cache import file_digest as _sha256_file
 from .errors import CofeeError, atomic_open
 from .hardware import PRECISIONS, choose_precision, set_threads
 from .metrics import evaluate_records
@@ -232,14 +233,6 @@ def _set_rng_states(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def records_digest(records: list[dict]) -> str:

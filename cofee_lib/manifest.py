@@ -8,21 +8,13 @@ named, instead of loading silently or crashing inside safetensors.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from .cache import file_digest as _sha256
 from .errors import CofeeError
 
 MANIFEST_NAME = "cofee_manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_manifest(directory) -> None:
