@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import atomic_open
+from .hardware import choose_precision
+from .presets import train_settings
 
 
 @dataclass
@@ -27,12 +29,25 @@ class NotebookRun:
     settings: dict = field(default_factory=dict)
 
     def save_json(self, name: str, obj) -> Path:
-        """Write ``obj`` to ``<results_dir>/<name>.json`` (atomic) and return the path."""
+        """Write ``obj`` to ``<results_dir>/<name>.json`` (atomic) and return the path.
+
+        A results dict gets ``"precision"``: what the preset's training runs use on
+        this machine and the hardware facts behind it (the run store keys on it, so
+        reused runs were trained the same way)."""
         path = self.results_dir / (name if name.endswith(".json") else f"{name}.json")
+        if isinstance(obj, dict) and "precision" not in obj:
+            obj = {**obj, "precision": self.precision()}
         with atomic_open(path) as fh:
             json.dump(obj, fh, indent=2, ensure_ascii=False, default=str)
             fh.write("\n")
         return path
+
+    def precision(self) -> dict:
+        """:func:`cofee_lib.hardware.choose_precision` for this preset's training runs, as a dict."""
+        from .distributed import context  # imports torch
+
+        requested = train_settings(self.preset)["precision"]
+        return choose_precision(requested, context().device).to_dict()
 
     def load_json(self, name: str):
         path = self.results_dir / (name if name.endswith(".json") else f"{name}.json")

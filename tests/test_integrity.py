@@ -223,3 +223,12 @@ def test_thread_default_is_the_cores_this_process_may_use(monkeypatch):
         assert hardware.set_threads(2) == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_notebook_results_record_the_precision(tmp_path):
+    from cofee_lib.notebook import NotebookRun
+
+    run = NotebookRun("smoke", tmp_path, tmp_path, tmp_path)
+    saved = json.loads(run.save_json("x", {"a": 1}).read_text())
+    assert saved["precision"]["requested"] == "fp32" and saved["precision"]["precision"] == "fp32"
+    assert saved["precision"]["hardware"]
