@@ -119,12 +119,15 @@ def _kit(x, settings: dict, device) -> dict:
     return {"seconds": seconds, "inertia": float(res.inertia), "n_iter": int(res.n_iter), "device": str(device)}
 
 
-def per_iteration(x, settings: dict, threads: int | None, iterations: int = 10) -> dict:
+def per_iteration(x, settings: dict, threads: int | None, iterations: int = 10, repeats: int = 3) -> dict:
     """Seconds per Lloyd iteration of each, from the same k-means++ seeding.
 
-    Each side runs once with ``max_iter=1`` and once with ``max_iter=1+iterations`` (one
-    restart, ``tol=0``); the difference divided by the extra iterations is the cost of one
-    iteration without the seeding. Separates "slower per iteration" from "more iterations".
+    Each side runs with ``max_iter=1`` and with ``max_iter=1+iterations`` (one restart,
+    ``tol=0``), each timing the best of ``repeats``; the difference divided by the extra
+    iterations actually run is the cost of one iteration without the seeding. Separates
+    "slower per iteration" from "more iterations". Where the difference is not positive (the
+    run converged before the extra iterations, or the iterations are below timer noise on
+    small inputs) the cost is ``None``: not measurable here, rather than a negative time.
     """
     import torch
     from sklearn.cluster import KMeans
@@ -132,18 +135,29 @@ def per_iteration(x, settings: dict, threads: int | None, iterations: int = 10) 
     from cofee_lib.clustering import kmeans
 
     xt = torch.from_numpy(x)
+
+    def best(fit):
+        times, n_iter = [], 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            n_iter = fit()
+            times.append(time.perf_counter() - t0)
+        return min(times), n_iter
+
     kit, ref = [], []
     for max_iter in (1, 1 + iterations):
-        t0 = time.perf_counter()
-        r = kmeans(xt, settings["k"], n_init=1, max_iter=max_iter, tol=0.0, seed=settings["seed"])
-        kit.append((time.perf_counter() - t0, r.n_iter))
+        kit.append(best(lambda: kmeans(xt, settings["k"], n_init=1, max_iter=max_iter, tol=0.0,
+                                       seed=settings["seed"]).n_iter))
         with common.thread_limit(threads):
-            t0 = time.perf_counter()
-            m = KMeans(n_clusters=settings["k"], n_init=1, max_iter=max_iter, tol=0.0, algorithm="lloyd",
-                       random_state=settings["seed"]).fit(x)
-            ref.append((time.perf_counter() - t0, int(m.n_iter_)))
-    per = {name: (t[1][0] - t[0][0]) / max(1, t[1][1] - t[0][1]) for name, t in (("kit", kit), ("sklearn", ref))}
-    return {"kit_seconds": per["kit"], "sklearn_seconds": per["sklearn"], "iterations": iterations,
+            ref.append(best(lambda: int(KMeans(n_clusters=settings["k"], n_init=1, max_iter=max_iter, tol=0.0,
+                                               algorithm="lloyd", random_state=settings["seed"]).fit(x).n_iter_)))
+
+    def cost(t):
+        extra, dt = t[1][1] - t[0][1], t[1][0] - t[0][0]
+        return dt / extra if extra > 0 and dt > 0 else None
+
+    return {"kit_seconds": cost(kit), "sklearn_seconds": cost(ref), "iterations": iterations,
+            "kit_iterations_run": kit[1][1], "sklearn_iterations_run": ref[1][1],
             "kit_seeding_seconds": kit[0][0], "sklearn_seeding_seconds": ref[0][0]}
 
 
