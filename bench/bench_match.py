@@ -92,12 +92,12 @@ class NaiveMatcher:
 
 def _resources(settings: dict, work_dir) -> dict:
     from cofee_lib.pipeline import build_corpora
-    from cofee_lib.presets import get_preset
+    from cofee_lib.presets import stage_settings
 
-    pre = get_preset("default")["pretrain"]
-    dumps = tuple(settings["dumps"] or pre["dumps"])
+    pre = stage_settings("default")
+    dumps = tuple(settings["dumps"] or pre.dumps)
     return build_corpora(settings["target"], common.work_subdir(work_dir, "corpora"), dumps=dumps,
-                         min_anchors=pre["min_anchors"], max_len=pre["max_words"],
+                         min_anchors=pre.min_anchors, max_len=pre.max_words,
                          gazetteer_fraction=settings["gazetteer_fraction"], progress=False)
 
 

@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from .errors import CofeeError, InputError, atomic_open
+from .settings import StageSettings
 
 #: Where D_g lives under a work folder (``cofee pretrain`` reads it from there).
 D_G_NAME = ("corpus", "D_g.jsonl")
@@ -50,9 +51,9 @@ def corpus_settings(preset, **overrides) -> dict:
     if "corpus" not in table:
         raise CofeeError("the preset has no 'corpus' section (cofee_lib/resources/presets.json); "
                          "expected one of the kit's presets: smoke, default, paper")
-    pretrain = table.get("pretrain", {})
-    settings = {"dumps": pretrain.get("dumps", ["embedded:enwiki"]), "lang": "en",
-                "min_anchors": pretrain.get("min_anchors", 4), "max_len": pretrain.get("max_words", 250)}
+    pretrain = StageSettings.from_dict(table.get("pretrain", {}), where="the preset's pretrain section")
+    settings = {"dumps": list(pretrain.dumps), "lang": "en", "min_anchors": pretrain.min_anchors,
+                "max_len": pretrain.max_words}
     settings.update({k: v for k, v in table["corpus"].items() if not k.startswith("_") and k != "about"})
     unknown = set(overrides) - set(settings)
     if unknown:

@@ -57,87 +57,16 @@ from . import __version__
 from . import distributed as D
 from .cache import file_digest as _sha256_file
 from .errors import CofeeError, atomic_open
-from .hardware import PRECISIONS, choose_precision, set_threads
+from .hardware import choose_precision, set_threads
 from .metrics import evaluate_records
 from .records import read_jsonl, write_jsonl
+from .settings import FINGERPRINT_FIELDS, TrainConfig
 from .tensorfile import load_tree, save_tree
 
 CHECKPOINT_FORMAT = 2  # 2: safetensors + JSON (tensorfile); 1 was torch pickles
 
-# TrainConfig fields that change what a run computes; a checkpoint made with
-# other values cannot be resumed (checkpoint_every, num_threads, eval batch
-# size, paths and progress bars can change freely between a run and its resume).
-FINGERPRINT_FIELDS = ("epochs", "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "batch_size",
-                      "grad_accum", "precision", "seed", "max_steps", "bucketing", "bucket_chunk", "threshold",
-                      "adam_eps", "find_unused_parameters")
-
-
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters (presets in ``resources/presets.json``; see :mod:`cofee_lib.presets`).
-
-    ``batch_size`` counts features per micro-batch per process; a global batch
-    (one optimizer step) is ``batch_size * grad_accum * world_size`` features.
-    ``checkpoint_every`` is in optimizer steps (0: only at epoch ends).
-    ``threshold`` is the start/end probability threshold passed to
-    ``model.predict`` for dev scoring (MRC; ignored by taggers).
-    ``precision`` is what the run may use: ``"auto"`` (bf16 where the
-    hardware has native bf16, else fp32; see :mod:`cofee_lib.hardware`),
-    ``"fp32"`` or ``"bf16"`` (bfloat16 autocast). :func:`train` resolves it
-    at run start and records the choice. ``num_threads`` None means the
-    physical cores the process may use.
-    """
-
-    epochs: int = 3
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float | None = 1.0
-    batch_size: int = 16
-    grad_accum: int = 1
-    eval_batch_size: int = 32
-    precision: str = "auto"
-    seed: int = 42
-    checkpoint_every: int = 0
-    max_steps: int | None = None
-    log_path: str | None = None
-    num_threads: int | None = None
-    bucketing: bool = True
-    bucket_chunk: int = 50
-    threshold: float = 0.5
-    adam_eps: float = 1e-8
-    find_unused_parameters: bool = False
-    keep_checkpoint: bool = False
-    progress: bool = True
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "training settings") -> "TrainConfig":
-        """Build a config from a dict; unknown keys are an error (they are usually typos)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise CofeeError(f"{where}: unknown training setting(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        return cls(**values)
-
-    def resolved(self, device=None) -> "TrainConfig":
-        """A copy whose ``precision`` is the one a run on ``device`` uses (``"fp32"`` or ``"bf16"``)."""
-        return dataclasses.replace(self, precision=choose_precision(self.precision, device).precision)
-
-    def validate(self) -> "TrainConfig":
-        """Raise :class:`CofeeError` for values that cannot work."""
-        checks = [(self.epochs >= 1, "epochs must be >= 1"), (self.lr > 0, "lr must be > 0"),
-                  (self.batch_size >= 1, "batch_size must be >= 1"), (self.grad_accum >= 1, "grad_accum must be >= 1"),
-                  (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
-                  (0 <= self.warmup_ratio <= 1, "warmup_ratio must be in [0, 1]"),
-                  (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
-                  (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1"),
-                  (self.bucket_chunk >= 1, "bucket_chunk must be >= 1"),
-                  (0 < self.threshold < 1, "threshold must be in (0, 1)"),
-                  (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}")]
-        for ok, message in checks:
-            if not ok:
-                raise CofeeError(f"bad training setting: {message}")
-        return self
+# TrainConfig and FINGERPRINT_FIELDS (the fields that change what a run computes; a checkpoint
+# made with other values cannot be resumed) live in cofee_lib.settings, with every other setting.
 
 
 class TrainHooks:

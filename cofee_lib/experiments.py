@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import CofeeError, atomic_open
 from .hardware import choose_precision
-from .presets import train_settings
+from .presets import stage_settings, train_config, train_settings
 
 WEAK_ROWS = ("Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI")
 SUPERVISED_ROWS = ("BiLSTM-CRF", "BERT", "MRC-NER", "CoFEE-BERT", "CoFEE-MRC")
@@ -100,9 +100,9 @@ def _file_name(target: str) -> str:
 def _test_records(target: str, types, preset: str) -> list[dict]:
     """The test split (types the models know), read once; capped only where the preset says (smoke)."""
     from .datasets import load_dataset
-    from .pipeline import pretrain_settings, subsample
+    from .pipeline import subsample
 
-    test = subsample(load_dataset(target, "test"), pretrain_settings(preset).get("max_test_sentences"), 0)
+    test = subsample(load_dataset(target, "test"), stage_settings(preset).max_test_sentences, 0)
     return [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in test]
 
 
@@ -126,7 +126,7 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     out_dir = Path(out_dir)
     if seed is None:
         seed = (train_overrides or {}).get("seed")
-    seeds = list(seeds) if seeds else [seed if seed is not None else get_preset(preset)["train"]["seed"]]
+    seeds = list(seeds) if seeds else [seed if seed is not None else train_config(preset).seed]
     started = time.perf_counter()
     cofee_row = "CoFEE-MRC" if backbone == "mrc" else "CoFEE-BERT"
     runs_by_seed = {}
@@ -238,7 +238,7 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
     from a CoFEE pre-training run (ESI, NEE, FET) of their backbone with the
     preset's seed; the fine-tuning seeds vary. Writes ``table2_<target>.json``.
     """
-    from .pipeline import evaluate_once, pretrain, pretrain_settings
+    from .pipeline import evaluate_once, pretrain
     from .presets import get_preset
     from .queries import get_queries
 
@@ -249,9 +249,9 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
     work_dir = Path(work_dir) if work_dir else None
     out_dir = Path(out_dir)
     seeds = dict(seeds or {})
-    default_seeds = seeds.get("default") or [table["train"]["seed"]]
+    default_seeds = seeds.get("default") or [train_config(preset).seed]
     if max_dev_sentences is None:
-        max_dev_sentences = pretrain_settings(preset).get("max_dev_sentences")
+        max_dev_sentences = stage_settings(preset).max_dev_sentences
     started = time.perf_counter()
     pretrained = {}
     for row in rows:
@@ -262,7 +262,7 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
             pretrained[kind] = rep
     types = (next(iter(pretrained.values()))["types"] if pretrained else None)
     train, dev, types = supervised_data(target, max_train_sentences, max_dev_sentences, types=types,
-                                        seed=table["train"]["seed"])
+                                        seed=train_config(preset).seed)
     queries = {t: q for t, q in get_queries(target).items() if t in types}
     trained = {row: [] for row in rows}
     for row in rows:
@@ -332,13 +332,13 @@ def cluster_count_sweep(target: str, ks, out_dir, preset="default", work_dir=Non
 def finetuning_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None,
                           rows=("MRC-NER", "CoFEE-MRC"), max_train_sentences=None, settings=None, seed=None, **kw):
     """Figure 2b: dev F1 of MRC-NER and CoFEE-MRC fine-tuned on a nested share of the labelled train split."""
-    from .pipeline import pretrain, pretrain_settings
+    from .pipeline import pretrain
     from .presets import get_preset
     from .queries import get_queries
 
     table = get_preset(preset)
     model = model or table["model"]
-    seed = seed if seed is not None else table["train"]["seed"]
+    seed = seed if seed is not None else train_config(preset).seed
     out_dir = Path(out_dir)
     work = Path(work_dir) if work_dir else out_dir / "work"
     init = {}
@@ -349,8 +349,8 @@ def finetuning_size_sweep(target: str, fractions, out_dir, preset="default", wor
     points = []
     for f in fractions:
         train, dev, types = supervised_data(target, max_train_sentences,
-                                            pretrain_settings(preset).get("max_dev_sentences"), fraction=f,
-                                            types=types, seed=table["train"]["seed"])
+                                            stage_settings(preset).max_dev_sentences, fraction=f,
+                                            types=types, seed=train_config(preset).seed)
         queries = {t: q for t, q in get_queries(target).items() if t in types}
         for row in rows:
             kind, needs = SUPERVISED_KIND[row]
@@ -368,18 +368,18 @@ def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work
     from .gazetteers import load_gazetteers
     from .matching import match_records
     from .metrics import evaluate_records
-    from .pipeline import pretrain_settings, subsample
+    from .pipeline import subsample
     from .presets import get_preset
     from .datasets import load_dataset
 
     points = []
-    seed = get_preset(preset)["train"]["seed"]
+    seed = train_config(preset).seed
     for f in fractions:
         point = _pretrain_point(Path(out_dir) / f"gazetteer-{f:g}", target, preset, work_dir, model,
                                 gazetteer_fraction=f, gazetteer_seed=gazetteer_seed, **kw)
         gaz = load_gazetteers(point["gazetteers"])
         types = [t for t in gaz]
-        dev = subsample(load_dataset(target, "dev"), pretrain_settings(preset).get("max_dev_sentences"), seed)
+        dev = subsample(load_dataset(target, "dev"), stage_settings(preset).max_dev_sentences, seed)
         dev = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in dev]
         matching = evaluate_records(dev, match_records(dev, gaz))
         points.append({"fraction": f, "gazetteer_entries": {t: len(e) for t, e in gaz.items()},

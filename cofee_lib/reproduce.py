@@ -26,19 +26,9 @@ import time
 from pathlib import Path
 
 from .errors import CofeeError, atomic_open
+from .paths import output_dirs, repo_root  # noqa: F401  (re-exported: the reproduce command uses them)
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
-
-
-def repo_root() -> Path:
-    """The checkout the kit runs from (where ``notebooks/`` lives)."""
-    here = Path(__file__).resolve().parents[1]
-    if (here / "notebooks").is_dir():
-        return here
-    cwd = Path.cwd()
-    if (cwd / "notebooks").is_dir():
-        return cwd
-    raise CofeeError("cannot find the notebooks/ folder: run from a checkout of the kit")
 
 
 def list_notebooks(root: Path | None = None, only: list[str] | None = None) -> list[Path]:
@@ -51,16 +41,6 @@ def list_notebooks(root: Path | None = None, only: list[str] | None = None) -> l
         if not books:
             raise CofeeError(f"no notebook matches {' '.join(wanted)} (have: {', '.join(p.name for p in list_notebooks(root))})")
     return books
-
-
-def output_dirs(preset: str, root: Path | None = None) -> dict:
-    """``results_dir``, ``figures_dir`` and ``work_dir`` for a preset (absolute paths)."""
-    root = root or repo_root()
-    if preset == "default":
-        return {"results_dir": str(root / "results"), "figures_dir": str(root / "figures"),
-                "work_dir": str(root / "work" / "default")}
-    return {"results_dir": str(root / "results" / preset), "figures_dir": str(root / "figures" / preset),
-            "work_dir": str(root / "work" / preset)}
 
 
 def parse_overrides(pairs: list[list[str]] | None) -> dict:

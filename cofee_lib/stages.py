@@ -33,16 +33,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from .clustering import align_clusters, kmeans, variance_weights, weighted_cluster_loss
-from .engine import TrainConfig, TrainHooks, train
+from .engine import TrainHooks, find_checkpoint, train
 from .errors import CofeeError, atomic_open
 from .metrics import evaluate_spans
-from .records import spans_of
+from .records import spans_of, write_jsonl
+from .settings import StageSettings, TrainConfig
 
 ESI_TYPE = "Entity"
 
@@ -93,13 +93,14 @@ def write_report(path, report: dict) -> None:
 
 # --------------------------------------------------------------------------- NEE: self-picking
 
-def self_pick(model, records: list[dict], delta: float = 0.1, mode: str = "replace",
-              gazetteer_records: list[dict] | None = None, batch_size: int = 32) -> list[dict]:
+def self_pick(model, records: list[dict], delta: float, mode: str, gazetteer_records: list[dict] | None,
+              batch_size: int) -> list[dict]:
     """Relabel ``records`` from the model's own predictions (Algorithm 1, line 12).
 
     An entity of type y is taken where the start and end probabilities of the
     y-query both exceed ``delta`` (MRC; taggers use their own decoding and
-    ignore ``delta``). ``mode="replace"`` (the paper) makes the predictions the
+    ignore ``delta``; the prediction threshold ``model.predict`` calls
+    ``threshold`` is, here, the picking rate delta). ``mode="replace"`` (the paper) makes the predictions the
     new label set; ``mode="union"`` adds them to the gazetteer labels
     (``gazetteer_records``, aligned with ``records``), the gazetteer label
     winning where a prediction overlaps it. Sentences are never dropped.
@@ -148,8 +149,8 @@ class SelfPicking(TrainHooks):
     ``pick_when_dev_zero=True`` relabels anyway, as Algorithm 1 is written.
     """
 
-    def __init__(self, records: list[dict], types, delta: float = 0.1, mode: str = "replace",
-                 gold_records: list[dict] | None = None, batch_size: int = 32, pick_when_dev_zero: bool = False):
+    def __init__(self, records: list[dict], types, delta: float, mode: str, gold_records: list[dict] | None,
+                 batch_size: int, pick_when_dev_zero: bool):
         self.types = list(types)
         self.gazetteer = [dict(r) for r in records]
         self.current = [dict(r) for r in records]
@@ -223,9 +224,8 @@ class FineGrainedTyping(TrainHooks):
 
     wants_hidden = True
 
-    def __init__(self, records: list[dict], hidden_size: int, k: int, gamma: float = 1.0,
-                 variance: str = "sum", head_follow: str = "align", restarts: int = 3,
-                 seed: int = 0, batch_size: int = 32, device=None):
+    def __init__(self, records: list[dict], hidden_size: int, k: int, gamma: float, variance: str,
+                 head_follow: str, restarts: int, seed: int, batch_size: int, device=None):
         if head_follow not in ("align", "reinit"):
             raise CofeeError(f"head_follow must be 'align' or 'reinit', got {head_follow!r}")
         n_entities = sum(len(r["spans"]) for r in records)
@@ -256,6 +256,8 @@ class FineGrainedTyping(TrainHooks):
         self.centers: torch.Tensor | None = None
         self.n_clusterings = 0
         self.history: list[dict] = []
+        self.entity_index: list[list[int]] = []   # (record, span) of each embedded entity, in embedding order
+        self.assignments: list[list[int]] = []    # the cluster id of each entity, one list per clustering
 
     def to(self, device):
         self.device = torch.device(device)
@@ -291,6 +293,8 @@ class FineGrainedTyping(TrainHooks):
         self.alpha = alpha.to(self.device)
         self.centers = centers
         self.n_clusterings += 1
+        self.entity_index = [[int(r), int(sp)] for r, sp in index]
+        self.assignments.append(labels.cpu().tolist())
         sizes = torch.bincount(labels, minlength=self.k).tolist()
         entry = {"epoch": epoch, "dev_f1": dev_f1, "entities": int(emb.shape[0]), "inertia": km.inertia,
                  "kmeans_iterations": km.n_iter, "sizes": sizes, "variance": v.tolist(),
@@ -318,7 +322,8 @@ class FineGrainedTyping(TrainHooks):
     def state_dict(self):
         return {"head": {k: v.cpu() for k, v in self.head.state_dict().items()}, "labels": self.labels,
                 "alpha": self.alpha.cpu(), "centers": None if self.centers is None else self.centers.cpu(),
-                "n_clusterings": self.n_clusterings, "history": self.history}
+                "n_clusterings": self.n_clusterings, "history": self.history,
+                "entity_index": self.entity_index, "assignments": self.assignments}
 
     def load_state_dict(self, state):
         self.head.load_state_dict(state["head"])
@@ -328,23 +333,23 @@ class FineGrainedTyping(TrainHooks):
         self.centers = None if state["centers"] is None else state["centers"].to(self.device)
         self.n_clusterings = state["n_clusterings"]
         self.history = state["history"]
+        self.entity_index = state.get("entity_index", [])
+        self.assignments = state.get("assignments", [])
+
+    def clusters_file(self, best_epoch: int | None) -> dict:
+        """What ``clusters.json`` holds: every clustering's assignment of the entities, and which
+        one the best epoch trained with (epoch e trains with the clustering made after epoch e-1;
+        the first, "epoch 0", is made with the model FET starts from)."""
+        entities = [[r, sp, *self.records[r]["spans"][sp]] for r, sp in self.entity_index]
+        epochs = [h["epoch"] for h in self.history]
+        trained_with = epochs.index(best_epoch - 1) if best_epoch and (best_epoch - 1) in epochs else None
+        return {"k": self.k, "entities": entities, "entity_fields": ["record", "span", "start", "end", "type"],
+                "record_ids": [r.get("id") for r in self.records], "clusterings": [
+                    {"epoch": e, "labels": labels} for e, labels in zip(epochs, self.assignments)],
+                "best_epoch": best_epoch, "best_epoch_trained_with": trained_with}
 
 
 # --------------------------------------------------------------------------- stage runners
-
-@dataclass
-class StageSettings:
-    """Stage hyper-parameters beyond the training config (paper Sec. 4.2-4.3, 5.4)."""
-
-    delta: float = 0.1            # self-picking threshold (paper's best: 0.1)
-    relabel: str = "replace"      # "replace" (paper) or "union" with the gazetteer labels
-    gamma: float = 1.0            # weight of L_clus in L_FET (Eq. 8)
-    k: int = 10                   # number of clusters K
-    variance: str = "sum"         # "sum" (paper, Eq. 10) or "feature" (authors' code)
-    head_follow: str = "align"    # how the K-way head follows new cluster ids
-    kmeans_restarts: int = 3
-    pick_when_dev_zero: bool = False  # relabel even after an epoch with dev F1 = 0 (see SelfPicking)
-
 
 def _summary(result) -> dict:
     return {"best_f1": result.best_f1, "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
@@ -368,8 +373,6 @@ def run_esi(model, d_g: list[dict], dev: list[dict], config: TrainConfig, out_di
 def run_nee(model, d_s: list[dict], dev: list[dict], config: TrainConfig, out_dir, settings: StageSettings,
             gold_for_d_s: list[dict] | None = None, resume: bool = False) -> dict:
     """Stage 2: NEE with iterative self-picking; writes ``ds_best.jsonl`` (D_s^best) beside ``best/``."""
-    from .records import write_jsonl
-
     out_dir = Path(out_dir)
     hook = SelfPicking(d_s, model.types, settings.delta, settings.relabel, gold_for_d_s,
                        batch_size=config.eval_batch_size, pick_when_dev_zero=settings.pick_when_dev_zero)
@@ -390,12 +393,11 @@ def run_fet(model, ds_best: list[dict], dev: list[dict], config: TrainConfig, ou
     hook = FineGrainedTyping(ds_best, model.hidden_size, settings.k, settings.gamma, settings.variance,
                              settings.head_follow, settings.kmeans_restarts, seed=config.seed,
                              batch_size=config.eval_batch_size)
-    from .engine import find_checkpoint
-
     if not (resume and find_checkpoint(out_dir) is not None):
         hook.to(hook.device)
         hook.cluster(model, epoch=0)  # Algorithm 1, line 15: cluster with theta_best
     result = train(model, ds_best, keep_types(dev, model.types), config, out_dir, hooks=hook, resume=resume)
+    write_report(out_dir / "clusters.json", hook.clusters_file(result.best_epoch))
     report = {"stage": "fet", "k": settings.k, "gamma": settings.gamma, "variance": settings.variance,
               "head_follow": settings.head_follow, "train": label_set_stats(ds_best, model.types),
               "clusterings": hook.history, **_summary(result)}

@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import CofeeError, InputError
+from .paths import data_root
 
 RESOURCE = Path(__file__).with_name("resources") / "user_datasets.json"
 USER_REGISTRY = "user_datasets.json"   # optional, in the data root: the user's own entries
@@ -64,19 +65,6 @@ _PLACEHOLDER = 0xE000                          # private-use characters stand in
 
 
 # --------------------------------------------------------------------------- where
-
-def data_root() -> Path:
-    """The folder holding the user's datasets: ``$COFEE_DATA_DIR``, else ``<repo>/data``, else ``./data``."""
-    env = os.environ.get("COFEE_DATA_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    try:
-        from .reproduce import repo_root
-
-        return repo_root() / "data"
-    except CofeeError:
-        return Path.cwd().resolve() / "data"
-
 
 def _where_hint() -> str:
     return (f"data root {data_root()} (set COFEE_DATA_DIR to move it); the layout is in {DOCS} "

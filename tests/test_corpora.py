@@ -118,11 +118,11 @@ def test_pretrain_pipeline_reuses_the_notebooks_d_g(tmp_path, monkeypatch):
 
 def test_corpus_settings_come_from_the_preset_and_take_overrides():
     smoke = corpora.corpus_settings("smoke")
-    from cofee_lib.presets import get_preset
+    from cofee_lib.presets import get_preset, stage_settings
 
-    pretrain = get_preset("smoke")["pretrain"]
-    assert smoke["dumps"] == pretrain["dumps"] and smoke["min_anchors"] == pretrain["min_anchors"]
-    assert smoke["max_len"] == pretrain["max_words"] == 250
+    pretrain = stage_settings("smoke")
+    assert smoke["dumps"] == pretrain.dumps and smoke["min_anchors"] == pretrain.min_anchors
+    assert smoke["max_len"] == pretrain.max_words == 250
     assert smoke["min_anchors"] in smoke["min_anchors_sweep"]
     changed = corpora.corpus_settings(get_preset("default"), dumps="embedded:enwiki", min_anchors=3, limit_pages=0,
                                       max_len=None)

@@ -265,6 +265,7 @@ def test_presets_are_valid_training_configs():
         assert isinstance(config, TrainConfig)
     assert presets.train_config("smoke", lr=0.5, epochs=None).lr == 0.5
     assert presets.train_config("smoke", epochs=None).epochs == presets.get_preset("smoke")["train"]["epochs"]
+    assert presets.train_config("default").threshold == 0.5, "a value no preset sets comes from the schema"
     assert presets.get_preset("paper")["model"] == "bert-base-cased"
     with pytest.raises(CofeeError, match="unknown preset"):
         presets.get_preset("huge")
