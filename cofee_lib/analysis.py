@@ -81,7 +81,7 @@ def cluster_view(model_dir, records: list[dict], k: int, restarts: int = 3, seed
     import torch
     from sklearn.decomposition import PCA
 
-    from .backbones.base import load_backbone
+    from .backbones import load_backbone
     from .clustering import kmeans, variance_weights
 
     model = load_backbone(model_dir)

