@@ -1,22 +1,24 @@
-"""pytest settings for the whole checkout: how ``make test`` runs the notebooks with nbval.
+"""pytest settings for the whole checkout: running the notebooks under nbval by hand.
 
-``pyproject.toml`` collects ``notebooks/`` beside ``tests/`` and runs nbval in
-lax mode (``--nbval-lax``): every cell of every notebook must run, and the
-cells marked ``# NBVAL_CHECK_OUTPUT`` must reproduce the outputs stored in
-the notebook file (stored from a smoke run by ``cofee reproduce
---store-outputs``).
+``make test`` executes every notebook once, with papermill, in
+``tests/test_notebooks.py``, and checks there both what the notebooks write and
+the cells marked ``# NBVAL_CHECK_OUTPUT`` against the outputs stored in the
+notebook files (nbval's lax comparison). nbval itself stays available::
 
-The notebook kernels inherit this process's environment, which is how the
-notebooks learn where they are: unless already set, ``COFEE_PRESET`` is
-``smoke`` and ``COFEE_RESULTS_DIR``, ``COFEE_FIGURES_DIR`` and
-``COFEE_WORK_DIR`` point into a temporary folder removed at the end of the
-session, so a test run never writes into the repository's ``results/``,
-``figures/`` or ``work/`` (see :func:`cofee_lib.notebook.setup`). The
-notebooks read the real data sources, so their cells are marked ``slow``
-(``make test-fast`` skips them).
+    .venv/bin/python -m pytest --nbval-lax notebooks/            # all nine, smoke preset
+    .venv/bin/python -m pytest --nbval-lax notebooks/01_*.ipynb  # one
 
-Tests marked ``bf16`` exercise bfloat16 autocast; they are skipped, with the
-reason, on CPUs without native bf16 (where bf16 is emulated and ~10x slower).
+(``--nbval-current-env`` is in ``pyproject.toml``'s addopts: the kernel is this
+virtual environment's Python.) The notebook kernels inherit this process's
+environment, which is how the notebooks learn where they are: unless already
+set, ``COFEE_PRESET`` is ``smoke`` and ``COFEE_RESULTS_DIR``,
+``COFEE_FIGURES_DIR`` and ``COFEE_WORK_DIR`` point into a temporary folder
+removed at the end of the session, so a run never writes into the
+repository's ``results/``, ``figures/`` or ``work/`` (see
+:func:`cofee_lib.notebook.setup`). The notebooks read the real data sources,
+so their cells are marked ``slow`` and ``notebooks``.
+
+The shared fixtures and the other markers are in ``tests/conftest.py``.
 """
 from __future__ import annotations
 
@@ -39,25 +41,12 @@ def _notebook_environment() -> None:
         os.environ.setdefault(name, value)
 
 
-def _skip_bf16_without_hardware(items) -> None:
-    marked = [item for item in items if item.get_closest_marker("bf16")]
-    if not marked:
-        return
-    from cofee_lib.hardware import choose_precision
-
-    choice = choose_precision("auto")
-    if choice.precision != "bf16":
-        skip = pytest.mark.skip(reason=f"no native bf16 on this machine ({choice.hardware}): {choice.reason}")
-        for item in marked:
-            item.add_marker(skip)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    _skip_bf16_without_hardware(items)
     notebook_cells = [item for item in items if str(item.path).endswith(".ipynb")]
     for item in notebook_cells:
         item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.notebooks)
     if notebook_cells and _TMP is None:
         _notebook_environment()
 

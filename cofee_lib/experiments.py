@@ -184,18 +184,18 @@ def supervised_run(name: str, kind: str, init: str, types, train_records, dev_re
     encoder is kept, heads for ``types`` are new unless they match).
     """
     from .engine import seed_everything, train
-    from .pipeline import _build
+    from .pipeline import build_model
     from .runs import run_cached
-    from .stages import _summary, keep_types, write_report
+    from .stages import keep_types, run_summary, write_report
 
     seed_everything(config.seed)
-    model = _build(kind, list(types), init, queries if kind == "mrc" else None, max_len, train_records, config.seed)
+    model = build_model(kind, list(types), init, queries if kind == "mrc" else None, max_len, train_records, config.seed)
     dev = keep_types(dev_records, types)
 
     def execute(folder: Path, resume: bool) -> dict:
         result = train(model, train_records, dev, config, folder, resume=resume)
         report = {"stage": "finetune", "row": name, "kind": kind, "init": str(init), "types": list(types),
-                  "train_sentences": len(train_records), "dev_sentences": len(dev), **_summary(result)}
+                  "train_sentences": len(train_records), "dev_sentences": len(dev), **run_summary(result)}
         write_report(folder / "report.json", report)
         return report
 

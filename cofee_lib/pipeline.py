@@ -24,27 +24,31 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cache, presets
+from . import cache, paths, presets
+from .corpora import general_corpus
+from .gazetteers import build_gazetteers, default_options, load_gazetteers, write_gazetteers
+from .matching import label_anchors
+from .backbones import CONFIG_NAME, build_backbone, load_backbone, read_config
+from .datasets import dataset_types, load_dataset
 from .errors import CofeeError
+from .metrics import evaluate_records
+from .queries import get_queries
 from .records import read_jsonl, write_jsonl
-from .stages import ESI_TYPE, StageSettings, label_set_stats, run_esi, run_fet, run_nee, write_report
+from .runs import run_cached
+from .settings import DEFAULT_THRESHOLD, StageSettings
+from .stages import (ESI_TYPE, keep_types, label_set_stats, run_esi, run_fet, run_nee, run_nee_without_picking,
+                     write_report)
+from .userdata import is_user_dataset, user_dataset_lang
 
-STAGE_ORDER = ("esi", "nee", "fet")
-ENGLISH_TARGETS = ("wnut16", "conll2003")
+ENGLISH_TARGETS = ("wnut16", "conll2003")  # TODO(registry): from the dataset registry
 
 
 def _say(msg: str) -> None:
     print(f"[cofee] {msg}", file=sys.stderr, flush=True)
-
-
-def pretrain_settings(preset: str, **overrides) -> dict:
-    """The preset's ``pretrain`` section with non-None ``overrides`` applied."""
-    table = presets.get_preset(preset)
-    values = dict(table.get("pretrain", {}))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return values
 
 
 def subsample(records: list[dict], limit: int | None, seed: int = 0) -> list[dict]:
@@ -79,17 +83,11 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
 
     Returns ``{"d_g": path, "gazetteers": dir, "d_s": path, "d_g_stats": ..., "d_s_counts": ...}``.
     """
-    from .corpora import general_corpus
-    from .gazetteers import build_gazetteers, default_options, load_gazetteers, write_gazetteers
-    from .matching import label_anchors
-
     work_dir = Path(work_dir)
     gaz_key = {"lang": lang, "target": target if lang == "en" else None, "fraction": gazetteer_fraction,
                "seed": gazetteer_seed, "options": default_options(lang)}
     gaz_name = f"{lang}-{target}" + ("" if gazetteer_fraction == 1.0 else f"-f{gazetteer_fraction:g}-s{gazetteer_seed}")
     user_gaz = None
-    from .userdata import is_user_dataset
-
     if is_user_dataset(target):  # the user's dataset: its own gazetteers if it has them (cofee_lib.userdata)
         from .userdata import copy_gazetteers, safe_name, user_dataset_spec, user_gazetteer_dir
 
@@ -123,8 +121,6 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
     d_s_path = work_dir / "corpus" / f"D_s_{gaz_name}.jsonl"
 
     def make_d_s(path: Path) -> dict:
-        from collections import Counter
-
         counts: Counter = Counter()
         records = label_anchors(read_jsonl(d_g_path), load_gazetteers(gaz_dir), counts=counts)
         write_jsonl(path, records)
@@ -138,9 +134,6 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
 
 def target_types(target: str, gazetteer_dir) -> list[str]:
     """Types NEE trains on: the target's types that have a gazetteer (e.g. CoNLL's MISC has none)."""
-    from .datasets import dataset_types
-    from .gazetteers import load_gazetteers
-
     have = set(load_gazetteers(gazetteer_dir))
     types = [t for t in dataset_types(target) if t in have]
     if not types:
@@ -150,17 +143,15 @@ def target_types(target: str, gazetteer_dir) -> list[str]:
 
 # --------------------------------------------------------------------------- stages
 
-def _build(kind: str, types, init: str, queries: dict | None, max_len: int, records, seed: int):
+def build_model(kind: str, types, init: str, queries: dict | None, max_len: int, records, seed: int):
     """A backbone for ``types`` initialised from ``init`` (an encoder name or a kit checkpoint).
 
     A kit checkpoint of the same kind and the same types is loaded whole (heads
     included); otherwise the encoder is reused and the heads are new (an MRC
     checkpoint's type-independent start/end heads are kept by build_backbone).
     """
-    from .backbones import build_backbone, load_backbone, read_config
-
     init_path = Path(str(init))
-    if (init_path / "cofee.json").is_file():
+    if (init_path / CONFIG_NAME).is_file():
         cfg = read_config(init_path)
         if cfg.get("kind") == kind and list(cfg.get("types", [])) == list(types):
             model = load_backbone(init_path)
@@ -171,135 +162,164 @@ def _build(kind: str, types, init: str, queries: dict | None, max_len: int, reco
     return build_backbone(kind, types, model=str(init), queries=queries, max_len=max_len, records=records, seed=seed)
 
 
+@dataclass
+class PretrainRun:
+    """What every stage of one ``pretrain`` call sees; ``init`` moves to each stage's best model."""
+
+    backbone: str
+    target: str
+    types: list
+    queries: dict
+    dev: list
+    d_g: list
+    d_s: list
+    settings: StageSettings
+    preset: str
+    max_len: int
+    seed: int
+    work_dir: Path
+    out: Path
+    init: str
+    self_picking: bool = True
+    train_overrides: dict = field(default_factory=dict)
+    use_cache: bool = True
+    resume: bool = False
+    ds_best: list | None = None
+
+    def config(self, stage: str):
+        """The stage's training config: the preset's (and its stage overrides), the stage's epochs, the flags."""
+        epochs = getattr(self.settings, f"epochs_{stage}")
+        return presets.train_config(self.preset, stage, **{"epochs": epochs, **self.train_overrides})
+
+    def model(self, types, queries, records):
+        return build_model(self.backbone, types, self.init, queries, self.max_len, records, self.seed)
+
+    def run(self, stage: str, model, train_records, config, execute, key: dict) -> dict:
+        """Run (or reuse) one stage in the content-keyed store (:mod:`cofee_lib.runs`)."""
+        return run_cached(stage, model, train_records, self.dev, config, self.work_dir, self.out / stage, execute,
+                          settings={"backbone": self.backbone, **key}, use_cache=self.use_cache, resume=self.resume)
+
+
+def stage_esi(run: PretrainRun) -> dict:
+    """ESI (Sec. 4.1): every anchor of D_g an ``Entity``, MRC asks "Find Entities"."""
+    _say(f"ESI: {len(run.d_g)} anchor sentences, dev {len(run.dev)} ({run.target}, types collapsed to {ESI_TYPE})")
+    m, cfg = run.model([ESI_TYPE], get_queries("esi"), run.d_g), run.config("esi")
+    return run.run("esi", m, run.d_g, cfg, lambda folder, res: run_esi(m, run.d_g, run.dev, cfg, folder, resume=res), {})
+
+
+def stage_nee(run: PretrainRun) -> dict:
+    """NEE (Sec. 4.2): D_s with iterative self-picking at rate delta (or plain MRC-NER on D_s)."""
+    s = run.settings
+    _say(f"NEE: {len(run.d_s)} gazetteer-labelled sentences, types {','.join(run.types)}, "
+         + (f"self-picking delta={s.delta} ({s.relabel})" if run.self_picking else "no self-picking"))
+    m, cfg = run.model(run.types, run.queries, run.d_s), run.config("nee")
+    if run.self_picking:
+        return run.run("nee", m, run.d_s, cfg, lambda folder, res: run_nee(m, run.d_s, run.dev, cfg, folder, s, resume=res),
+                       {"self_picking": True, **s.stage_key("nee")})
+    return run.run("nee", m, run.d_s, cfg, lambda folder, res: run_nee_without_picking(m, run.d_s, run.dev, cfg, folder,
+                                                                                       resume=res),
+                   {"self_picking": False})
+
+
+def stage_fet(run: PretrainRun) -> dict:
+    """FET (Sec. 4.3): D_s^best with L_MRC + gamma * L_clus, re-clustered every epoch."""
+    s, ds_best = run.settings, run.ds_best
+    _say(f"FET: {sum(len(r['spans']) for r in ds_best)} entities of D_s^best, K={s.k}, gamma={s.gamma}, "
+         f"variance={s.variance}")
+    m, cfg = run.model(run.types, run.queries, ds_best), run.config("fet")
+    return run.run("fet", m, ds_best, cfg, lambda folder, res: run_fet(m, ds_best, run.dev, cfg, folder, s, resume=res),
+                   s.stage_key("fet"))
+
+
+# The stages of Algorithm 1, in order: each starts from the previous one's best-by-dev checkpoint.
+STAGES = {"esi": stage_esi, "nee": stage_nee, "fet": stage_fet}
+STAGE_ORDER = tuple(STAGES)
+
+
+def parse_stages(stages) -> list[str]:
+    """``"esi,nee,fet"`` (or a list) -> the chosen stages in Algorithm 1's order, checked."""
+    names = [s.strip().lower() for s in (stages.split(",") if isinstance(stages, str) else stages) if s.strip()]
+    bad = [s for s in names if s not in STAGES]
+    if bad or not names:
+        raise CofeeError(f"--stages takes a comma-separated subset of {','.join(STAGE_ORDER)}; "
+                         f"got {','.join(names) or 'nothing'}")
+    if "nee" not in names and "fet" in names:
+        raise CofeeError("FET trains on D_s^best, which NEE makes: --stages with fet needs nee")
+    return [s for s in STAGE_ORDER if s in names]
+
+
+def target_lang(target: str, lang: str) -> str:
+    """The language of ``target``: a user dataset says its own; the kit's English targets are English."""
+    if is_user_dataset(target):
+        return user_dataset_lang(target)
+    if target not in ENGLISH_TARGETS and lang == "en":
+        raise CofeeError(f"--target must be one of {', '.join(ENGLISH_TARGETS)} for English")
+    return lang
+
+
+def stage_data(target: str, corpora: dict, settings: StageSettings, seed: int) -> dict:
+    """The types NEE trains on, the (capped) dev split, and D_g / D_s after the Fig. 2a share and the caps."""
+    types = target_types(target, corpora["gazetteers"])
+    dev = subsample(keep_types(load_dataset(target, "dev"), types), settings.max_dev_sentences, seed)
+    d_g, d_s = read_jsonl(corpora["d_g"]), read_jsonl(corpora["d_s"])
+    if settings.pretrain_fraction is not None and settings.pretrain_fraction < 1.0:  # Fig. 2a
+        d_g = fraction_subset(d_g, settings.pretrain_fraction, seed)
+        kept = {r["id"] for r in d_g}
+        d_s = [r for r in d_s if r["id"] in kept]  # D_s is typed D_g: keep the typed sentences of the share
+    return {"types": types, "dev": dev, "d_g": subsample(d_g, settings.max_dg_sentences, seed),
+            "d_s": subsample(d_s, settings.max_ds_sentences, seed)}
+
+
 def pretrain(stages, backbone: str, target: str, out, model: str | None = None, preset: str = "default",
              lang: str = "en", work_dir=None, self_picking: bool = True, resume: bool = False,
              train_overrides: dict | None = None, use_cache: bool = True, **overrides) -> dict:
     """Run the chosen CoFEE stages for ``target``; return (and write) the run's report.
 
-    ``overrides`` are pretrain settings (delta, relabel, gamma, k, variance,
-    head_follow, kmeans_restarts, epochs_esi, epochs_nee, epochs_fet, max_dg_sentences,
-    max_ds_sentences, max_dev_sentences, ...); ``train_overrides`` apply to
-    every stage's training config (lr, batch_size, seed, bf16, ...).
+    ``overrides`` are :class:`~cofee_lib.settings.StageSettings` fields (delta, k, epochs_nee,
+    ...; None keeps the preset's value); ``train_overrides`` apply to every stage's
+    :class:`~cofee_lib.settings.TrainConfig` (lr, batch_size, seed, precision, ...).
 
     Each stage runs in a folder of ``<work_dir>/runs/`` named by a digest of its
     initial model, data and settings (:mod:`cofee_lib.runs`); ``<out>/<stage>``
     links to it. A stage that finished before with identical inputs is reused,
     not recomputed (``use_cache=False`` trains into ``<out>`` afresh).
     """
-    from .datasets import load_dataset
-    from .queries import get_queries
-
-    stages = [s.strip().lower() for s in (stages.split(",") if isinstance(stages, str) else stages) if s.strip()]
-    bad = [s for s in stages if s not in STAGE_ORDER]
-    if bad or not stages:
-        raise CofeeError(f"--stages takes a comma-separated subset of {','.join(STAGE_ORDER)}; got {','.join(stages) or 'nothing'}")
-    stages = [s for s in STAGE_ORDER if s in stages]
-    if "nee" not in stages and "fet" in stages:
-        raise CofeeError("FET trains on D_s^best, which NEE makes: --stages with fet needs nee")
-    from .userdata import is_user_dataset, user_dataset_lang
-
-    if is_user_dataset(target):  # the user's own dataset (cofee_lib.userdata) says its language
-        lang = user_dataset_lang(target)
-    elif target not in ENGLISH_TARGETS and lang == "en":
-        raise CofeeError(f"--target must be one of {', '.join(ENGLISH_TARGETS)} for English")
-    settings = pretrain_settings(preset, **overrides)
+    stages = parse_stages(stages)
+    lang = target_lang(target, lang)
+    settings = presets.stage_settings(preset, **overrides)
     table = presets.get_preset(preset)
     model = model or (table.get("model_zh") if lang == "zh" else None) or table["model"]
-    max_len = int(settings.get("max_len") or table["max_len"])
-    seed = int((train_overrides or {}).get("seed") or table["train"]["seed"])
+    train_overrides = {k: v for k, v in (train_overrides or {}).items() if v is not None}
+    seed = int(train_overrides.get("seed") or presets.train_config(preset).seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    from .reproduce import output_dirs
-
-    work_dir = Path(work_dir) if work_dir else Path(output_dirs(preset)["work_dir"])
+    work_dir = Path(work_dir) if work_dir else paths.work_dir(preset)
     started = time.perf_counter()
-
-    dumps = settings.get("dumps_zh") if lang == "zh" and settings.get("dumps_zh") else settings.get("dumps", ["embedded:enwiki"])
-    corpora = build_corpora(target, work_dir, lang=lang, dumps=tuple(dumps),
-                            min_anchors=int(settings.get("min_anchors", 4)), max_len=int(settings.get("max_words", 250)),
-                            gazetteer_fraction=float(settings.get("gazetteer_fraction", 1.0)),
-                            gazetteer_seed=int(settings.get("gazetteer_seed", 0)))
-    types = target_types(target, corpora["gazetteers"])
-    dev = subsample([dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "dev")],
-                    settings.get("max_dev_sentences"), seed)
-    d_g, d_s = read_jsonl(corpora["d_g"]), read_jsonl(corpora["d_s"])
-    fraction = settings.get("pretrain_fraction")
-    if fraction is not None and float(fraction) < 1.0:  # Fig. 2a: a share of the pre-training corpus
-        d_g = fraction_subset(d_g, float(fraction), seed)
-        kept = {r["id"] for r in d_g}
-        d_s = [r for r in d_s if r["id"] in kept]  # D_s is typed D_g: keep the typed sentences of the share
-    d_g = subsample(d_g, settings.get("max_dg_sentences"), seed)
-    d_s = subsample(d_s, settings.get("max_ds_sentences"), seed)
-    stage_settings = StageSettings(**{k: settings[k] for k in StageSettings.__dataclass_fields__ if k in settings})
-    queries = get_queries(target)
-    queries = {t: queries[t] for t in types}
-
-    def config(stage: str):
-        epochs = settings.get(f"epochs_{stage}")
-        return presets.train_config(preset, stage, **{"epochs": epochs, **(train_overrides or {})})
-
+    dumps = settings.dumps_zh if lang == "zh" and settings.dumps_zh else settings.dumps
+    corpora = build_corpora(target, work_dir, lang=lang, dumps=tuple(dumps), min_anchors=settings.min_anchors,
+                            max_len=settings.max_words, gazetteer_fraction=settings.gazetteer_fraction,
+                            gazetteer_seed=settings.gazetteer_seed)
+    data = stage_data(target, corpora, settings, seed)
+    types = data["types"]
+    queries = {t: q for t, q in get_queries(target).items() if t in types}
+    run = PretrainRun(backbone, target, types, queries, data["dev"], data["d_g"], data["d_s"], settings, preset,
+                      int(table["max_len"]), seed, work_dir, out, model, self_picking, train_overrides, use_cache,
+                      resume, ds_best=data["d_s"])
     report = {"command": "pretrain", "stages": stages, "backbone": backbone, "target": target, "model": model,
-              "preset": preset, "types": types, "self_picking": self_picking, "settings": settings,
+              "preset": preset, "types": types, "self_picking": self_picking, "settings": settings.to_dict(),
               "corpora": {k: str(v) if isinstance(v, Path) else v for k, v in corpora.items()},
-              "data": {"d_g": label_set_stats(d_g, [ESI_TYPE]), "d_s": label_set_stats(d_s, types),
-                       "dev_sentences": len(dev)},
+              "data": {"d_g": label_set_stats(run.d_g, [ESI_TYPE]), "d_s": label_set_stats(run.d_s, types),
+                       "dev_sentences": len(run.dev)},
               "stage_reports": {}}
-    init = model
-    ds_best = d_s
-    from .runs import run_cached
-
-    def stage_run(stage: str, m, train_records, dev_records, cfg, execute, extra: dict | None = None) -> dict:
-        return run_cached(stage, m, train_records, dev_records, cfg, work_dir, out / stage, execute,
-                          settings={"backbone": backbone, **(extra or {})}, use_cache=use_cache, resume=resume)
-
-    if "esi" in stages:
-        _say(f"ESI: {len(d_g)} anchor sentences, dev {len(dev)} ({target}, types collapsed to {ESI_TYPE})")
-        m = _build(backbone, [ESI_TYPE], init, get_queries("esi"), max_len, d_g, seed)
-        cfg = config("esi")
-        report["stage_reports"]["esi"] = stage_run(
-            "esi", m, d_g, dev, cfg, lambda folder, res: run_esi(m, d_g, dev, cfg, folder, resume=res))
-        init = str(out / "esi" / "best")
-    if "nee" in stages:
-        nee_settings = stage_settings
-        _say(f"NEE: {len(d_s)} gazetteer-labelled sentences, types {','.join(types)}, "
-             + (f"self-picking delta={nee_settings.delta} ({nee_settings.relabel})" if self_picking else "no self-picking"))
-        m = _build(backbone, types, init, queries, max_len, d_s, seed)
-        cfg = config("nee")
-
-        def execute_nee(folder: Path, res: bool) -> dict:
-            if self_picking:
-                return run_nee(m, d_s, dev, cfg, folder, nee_settings, resume=res)
-            from .engine import train
-            from .stages import keep_types
-
-            result = train(m, d_s, keep_types(dev, types), cfg, folder, resume=res)
-            write_jsonl(folder / "ds_best.jsonl", d_s)
-            rep = {"stage": "nee", "self_picking": False, "best_f1": result.best_f1, "best_epoch": result.best_epoch,
-                   "best_metrics": result.best_metrics, "history": result.history,
-                   "tokens_per_second": result.tokens_per_second, "best_dir": result.best_dir}
-            write_report(folder / "report.json", rep)
-            return rep
-
-        picking = ({"self_picking": True, "delta": nee_settings.delta, "relabel": nee_settings.relabel,
-                    "pick_when_dev_zero": nee_settings.pick_when_dev_zero} if self_picking else {"self_picking": False})
-        report["stage_reports"]["nee"] = stage_run("nee", m, d_s, dev, cfg, execute_nee, picking)
-        init = str(out / "nee" / "best")
-        ds_best = read_jsonl(out / "nee" / "ds_best.jsonl")
-    if "fet" in stages:
-        _say(f"FET: {sum(len(r['spans']) for r in ds_best)} entities of D_s^best, K={stage_settings.k}, "
-             f"gamma={stage_settings.gamma}, variance={stage_settings.variance}")
-        m = _build(backbone, types, init, queries, max_len, ds_best, seed)
-        cfg = config("fet")
-        fet_keys = ("k", "gamma", "variance", "head_follow", "kmeans_restarts")
-        report["stage_reports"]["fet"] = stage_run(
-            "fet", m, ds_best, dev, cfg,
-            lambda folder, res: run_fet(m, ds_best, dev, cfg, folder, stage_settings, resume=res),
-            {k: getattr(stage_settings, k) for k in fet_keys})
-        init = str(out / "fet" / "best")
-    report["final_model"] = init
+    for stage in stages:
+        report["stage_reports"][stage] = STAGES[stage](run)
+        run.init = str(out / stage / "best")
+        if stage == "nee":
+            run.ds_best = read_jsonl(out / "nee" / "ds_best.jsonl")
+    report["final_model"] = run.init
     report["final_dev_f1"] = report["stage_reports"][stages[-1]]["best_f1"]
     report["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "final").write_text(init + "\n", encoding="utf-8")
+    (out / "final").write_text(run.init + "\n", encoding="utf-8")
     write_report(out / "pretrain_report.json", report)
     return report
 
@@ -307,7 +327,7 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
 def final_model_dir(out) -> Path:
     """The checkpoint a ``pretrain`` run ends with (``<out>/final`` names it)."""
     out = Path(out)
-    if (out / "cofee.json").is_file():
+    if (out / CONFIG_NAME).is_file():
         return out
     pointer = out / "final"
     if pointer.is_file():
@@ -317,9 +337,6 @@ def final_model_dir(out) -> Path:
 
 def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshold: float = 0.5) -> dict:
     """Score a selected model on (test) records: the one read of the test split, for the report."""
-    from .backbones import load_backbone
-    from .metrics import evaluate_records
-
     model = load_backbone(model_dir)
     types = set(model.types)
     gold = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in records]

@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from .errors import CofeeError
 from .hardware import PRECISIONS, choose_precision
 
+# the start/end probability an MRC span needs to be predicted (paper Sec. 3); TrainConfig.threshold's default
+DEFAULT_THRESHOLD = 0.5
+
 # keys a preset section may hold besides settings: prose for readers, never read as settings
 META_KEYS = ("about",)
 
@@ -173,7 +176,7 @@ class TrainConfig(Schema):
                                       results=False, flag="--threads")
     bucketing: bool = setting(True, "sort features by length inside chunks of batches (less padding)")
     bucket_chunk: int = setting(50, "global batches per bucketing chunk")
-    threshold: float = setting(0.5, "start/end probability threshold for prediction (MRC; taggers ignore it)",
+    threshold: float = setting(DEFAULT_THRESHOLD, "start/end probability threshold for prediction (MRC; taggers ignore it)",
                                "paper: 0.5 for prediction (Sec. 3)")
     adam_eps: float = setting(1e-8, "AdamW epsilon")
     find_unused_parameters: bool = setting(False, "DDP: allow parameters without a gradient in a step")
@@ -285,7 +288,9 @@ def add_flags(group, cls, names=None) -> None:
         flag = flag or "--" + f.name.replace("_", "-")
         member = _members(hints[f.name])[0]
         base = typing.get_origin(member) or member
-        kw = {"dest": f.name, "default": None, "help": f.metadata["help"] + f" (provenance: {f.metadata['provenance']})"}
+        prov = f.metadata["provenance"]
+        kw = {"dest": f.name, "default": None,
+              "help": f.metadata["help"] + (f" ({prov.split(':')[0]})" if prov.startswith("paper") else "")}
         if base is bool:
             group.add_argument(flag, action="store_true", **kw)
         elif base is list:

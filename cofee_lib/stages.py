@@ -351,7 +351,8 @@ class FineGrainedTyping(TrainHooks):
 
 # --------------------------------------------------------------------------- stage runners
 
-def _summary(result) -> dict:
+def run_summary(result) -> dict:
+    """The engine's TrainResult as the fields of a stage report."""
     return {"best_f1": result.best_f1, "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
             "history": result.history, "tokens_per_second": result.tokens_per_second,
             "train_seconds": result.train_seconds, "steps": result.steps, "best_dir": result.best_dir,
@@ -365,7 +366,7 @@ def run_esi(model, d_g: list[dict], dev: list[dict], config: TrainConfig, out_di
     dev_records = as_untyped(dev)
     result = train(model, train_records, dev_records, config, out_dir, resume=resume)
     report = {"stage": "esi", "train": label_set_stats(train_records, [ESI_TYPE]),
-              "dev_sentences": len(dev_records), **_summary(result)}
+              "dev_sentences": len(dev_records), **run_summary(result)}
     write_report(out_dir / "report.json", report)
     return report
 
@@ -381,7 +382,19 @@ def run_nee(model, d_s: list[dict], dev: list[dict], config: TrainConfig, out_di
     report = {"stage": "nee", "delta": settings.delta, "relabel": settings.relabel,
               "gazetteer_labels": label_set_stats(d_s, model.types),
               "best_label_set": label_set_stats(hook.best, model.types),
-              "iterations": hook.history, **_summary(result)}
+              "iterations": hook.history, **run_summary(result)}
+    write_report(out_dir / "report.json", report)
+    return report
+
+
+def run_nee_without_picking(model, d_s: list[dict], dev: list[dict], config: TrainConfig, out_dir,
+                            resume: bool = False) -> dict:
+    """Table 3's MRC-NER row: NEE on the gazetteer labels of D_s, no self-picking (D_s^best = D_s)."""
+    out_dir = Path(out_dir)
+    result = train(model, d_s, keep_types(dev, model.types), config, out_dir, resume=resume)
+    write_jsonl(out_dir / "ds_best.jsonl", d_s)
+    report = {"stage": "nee", "self_picking": False, "gazetteer_labels": label_set_stats(d_s, model.types),
+              **run_summary(result)}
     write_report(out_dir / "report.json", report)
     return report
 
@@ -400,6 +413,6 @@ def run_fet(model, ds_best: list[dict], dev: list[dict], config: TrainConfig, ou
     write_report(out_dir / "clusters.json", hook.clusters_file(result.best_epoch))
     report = {"stage": "fet", "k": settings.k, "gamma": settings.gamma, "variance": settings.variance,
               "head_follow": settings.head_follow, "train": label_set_stats(ds_best, model.types),
-              "clusterings": hook.history, **_summary(result)}
+              "clusterings": hook.history, **run_summary(result)}
     write_report(out_dir / "report.json", report)
     return report

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from cofee_lib.settings import StageSettings
 from cofee_lib.stages import (FineGrainedTyping, SelfPicking, as_untyped, keep_types, label_changes,
                               label_set_stats, self_pick)
 
@@ -32,6 +33,14 @@ class FixedPredictions:
         return self
 
 
+
+# the stage functions take every value explicitly (no defaults of their own): the schema's defaults here
+_S = StageSettings()
+PICKING = {"delta": _S.delta, "mode": _S.relabel, "gold_records": None, "batch_size": 8,
+           "pick_when_dev_zero": _S.pick_when_dev_zero}
+CLUSTERING = {"k": _S.k, "gamma": _S.gamma, "variance": _S.variance, "head_follow": _S.head_follow,
+              "restarts": _S.kmeans_restarts, "seed": 0, "batch_size": 8}
+
 def _records():
     return [
         {"id": "a", "tokens": ["Ann", "lives", "in", "New", "York"], "spans": [[3, 4, "LOC"]]},
@@ -46,12 +55,12 @@ def test_self_pick_replace_takes_the_predictions_above_delta():
         return [span for span, p in table[i] if p > threshold]
 
     model = FixedPredictions(preds)
-    new = self_pick(model, _records(), delta=0.1, mode="replace")
+    new = self_pick(model, _records(), delta=0.1, mode="replace", gazetteer_records=None, batch_size=8)
     assert model.calls == [0.1]
     assert new[0]["spans"] == [[0, 0, "PER"], [3, 4, "LOC"]]
     assert new[1]["spans"] == []  # Bob below delta; the gazetteer's Acme is replaced away
     assert [r["id"] for r in new] == ["a", "b"]  # sentences are never dropped
-    assert self_pick(model, _records(), delta=0.5)[0]["spans"] == [[3, 4, "LOC"]]
+    assert self_pick(model, _records(), delta=0.5, mode="replace", gazetteer_records=None, batch_size=8)[0]["spans"] == [[3, 4, "LOC"]]
 
 
 def test_self_pick_union_keeps_gazetteer_labels_and_wins_overlaps():
@@ -59,11 +68,11 @@ def test_self_pick_union_keeps_gazetteer_labels_and_wins_overlaps():
         return {0: [(0, 0, "PER"), (4, 4, "ORG")], 1: []}[i]  # York as ORG overlaps gazetteer's New York
 
     recs = _records()
-    new = self_pick(FixedPredictions(preds), recs, delta=0.1, mode="union", gazetteer_records=recs)
+    new = self_pick(FixedPredictions(preds), recs, delta=0.1, mode="union", gazetteer_records=recs, batch_size=8)
     assert new[0]["spans"] == [[0, 0, "PER"], [3, 4, "LOC"]]
     assert new[1]["spans"] == [[2, 2, "ORG"]]
     with pytest.raises(Exception):
-        self_pick(FixedPredictions(preds), recs, mode="bogus")
+        self_pick(FixedPredictions(preds), recs, delta=0.1, mode="bogus", gazetteer_records=None, batch_size=8)
 
 
 def test_self_picking_hook_keeps_the_label_set_of_the_best_epoch():
@@ -73,7 +82,7 @@ def test_self_picking_hook_keeps_the_label_set_of_the_best_epoch():
         lambda t, i: {0: [(0, 0, "PER"), (3, 4, "LOC")], 1: [(2, 2, "ORG")]}[i],   # after epoch 1
         lambda t, i: {0: [(3, 4, "LOC")], 1: []}[i],                                # after epoch 2
     ])
-    hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1, gold_records=gold)
+    hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], **{**PICKING, "gold_records": gold})
     first = hook.on_epoch_end(1, FixedPredictions(next(rounds)), {"f1": 0.4}, True)
     assert hook.history[0]["skipped"] is None
     assert hook.best[0]["spans"] == [[3, 4, "LOC"]]  # epoch 1 trained on the gazetteer labels
@@ -87,18 +96,18 @@ def test_self_picking_hook_keeps_the_label_set_of_the_best_epoch():
     assert h2["vs_previous"] == {"added": 0, "removed": 2}
     assert h2["relabelled"]["per_type"] == {"PER": 0, "LOC": 1, "ORG": 0}
     state = hook.state_dict()
-    other = SelfPicking(_records(), ["PER", "LOC", "ORG"])
+    other = SelfPicking(_records(), ["PER", "LOC", "ORG"], **PICKING)
     other.load_state_dict(json.loads(json.dumps(state)))
     assert other.current == hook.current and other.history == hook.history
 
 
 def test_self_picking_keeps_the_labels_after_an_epoch_that_found_nothing_on_dev():
     model = FixedPredictions(lambda t, i: [])
-    hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1)
+    hook = SelfPicking(_records(), ["PER", "LOC", "ORG"], **PICKING)
     assert hook.on_epoch_end(1, model, {"f1": 0.0}, True) is None
     assert model.calls == [] and hook.current[0]["spans"] == [[3, 4, "LOC"]]
     assert hook.history[0]["skipped"]
-    always = SelfPicking(_records(), ["PER", "LOC", "ORG"], delta=0.1, pick_when_dev_zero=True)
+    always = SelfPicking(_records(), ["PER", "LOC", "ORG"], **{**PICKING, "pick_when_dev_zero": True})
     assert always.on_epoch_end(1, model, {"f1": 0.0}, True)[0]["spans"] == []  # Algorithm 1 as written
 
 
@@ -127,7 +136,7 @@ def tiny_mrc():
 
 def test_fet_hook_clusters_every_entity_and_its_loss_trains_the_encoder(tiny_mrc):
     model, recs = tiny_mrc
-    hook = FineGrainedTyping(recs, model.hidden_size, k=3, gamma=0.5, restarts=2, device="cpu")
+    hook = FineGrainedTyping(recs, model.hidden_size, **{**CLUSTERING, "k": 3, "gamma": 0.5, "restarts": 2}, device="cpu")
     first = hook.cluster(model)
     assert first["entities"] == 18 and sum(first["sizes"]) == 18
     assert (hook.labels >= 0).all() and hook.labels.max() < 3
@@ -151,7 +160,7 @@ def test_fet_hook_clusters_every_entity_and_its_loss_trains_the_encoder(tiny_mrc
 def test_fet_needs_enough_entities(tiny_mrc):
     model, recs = tiny_mrc
     with pytest.raises(Exception, match="at least K"):
-        FineGrainedTyping(recs[:1], model.hidden_size, k=10)
+        FineGrainedTyping(recs[:1], model.hidden_size, **{**CLUSTERING, "k": 10})
 
 
 def _cofee(*args, cwd):

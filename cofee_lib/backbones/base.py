@@ -45,6 +45,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CofeeError
+from ..settings import DEFAULT_THRESHOLD
 
 log = logging.getLogger("cofee")
 
@@ -54,6 +55,15 @@ DEFAULT_STRIDE = 32         # overlap between consecutive windows, in sub-tokens
 DEFAULT_MAX_SPAN_LEN = 30   # longest span (in words) the MRC decoder returns
 CONFIG_NAME = "cofee.json"
 HEADS_NAME = "cofee_heads.safetensors"
+
+
+def progress_bar(iterable, total, desc, enabled):
+    """A tqdm bar over ``iterable`` (widgets in Jupyter, text elsewhere), or the iterable itself."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False)
 
 
 class Backbone(torch.nn.Module):
@@ -160,7 +170,7 @@ class Backbone(torch.nn.Module):
         return result, keys
 
     @torch.no_grad()
-    def predict(self, records, threshold: float = 0.5, batch_size: int = 32,
+    def predict(self, records, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32,
                 progress: bool = False) -> list[list[list]]:
         """Word-level spans ``[start, end, type]`` (inclusive end) for each record.
 

@@ -26,9 +26,10 @@ import torch
 
 from ..errors import CofeeError
 from ..manifest import write_manifest
-from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone
+from ..settings import DEFAULT_THRESHOLD
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone, progress_bar
 from .decoding import bio_labels, decode_bio, encode_bio
-from .transformer import _progress, _replace_dir
+from .transformer import _replace_dir
 
 log = logging.getLogger("cofee")
 
@@ -197,7 +198,7 @@ class BiLSTMCRFBackbone(Backbone):
         return out
 
     @torch.no_grad()
-    def predict(self, records, threshold: float = 0.5, batch_size: int = 32, progress: bool = False):
+    def predict(self, records, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32, progress: bool = False):
         records = list(records)
         was = self.training
         self.eval()
@@ -205,7 +206,7 @@ class BiLSTMCRFBackbone(Backbone):
         result = [[] for _ in records]
         try:
             n_batches = math.ceil(len(feats) / batch_size)
-            for idx, batch in _progress(self._batches(feats, batch_size), n_batches, "predict", progress):
+            for idx, batch in progress_bar(self._batches(feats, batch_size), n_batches, "predict", progress):
                 with self.autocast():
                     hidden = self.encode(batch)
                     emissions = self.emit(hidden).float()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..settings import DEFAULT_THRESHOLD
 
-def decode_start_end(start_probs: Sequence[float], end_probs: Sequence[float], threshold: float = 0.5,
+
+def decode_start_end(start_probs: Sequence[float], end_probs: Sequence[float], threshold: float = DEFAULT_THRESHOLD,
                      max_span_len: int = 30) -> list[tuple[int, int]]:
     """MRC decoding (paper Sec. 3) for one type over one sentence.
 

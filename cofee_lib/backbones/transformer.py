@@ -19,18 +19,11 @@ import torch
 
 from ..errors import CofeeError
 from ..manifest import write_manifest
-from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, HEADS_NAME, Backbone
+from ..settings import DEFAULT_THRESHOLD
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, HEADS_NAME, Backbone, progress_bar
 from .windows import plan_windows, span_window, word_windows
 
 log = logging.getLogger("cofee")
-
-
-def _progress(iterable, total, desc, enabled):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False)
 
 
 class TransformerBackbone(Backbone):
@@ -286,7 +279,7 @@ class TransformerBackbone(Backbone):
 
     # -------------------------------------------------------------- predict
     @torch.no_grad()
-    def predict(self, records, threshold: float = 0.5, batch_size: int = 32, progress: bool = False):
+    def predict(self, records, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32, progress: bool = False):
         records = list(records)
         scores = self.word_scores(records, batch_size=batch_size, progress=progress)
         return self.decode_scores(scores, records, threshold)
@@ -303,7 +296,7 @@ class TransformerBackbone(Backbone):
         n_batches = math.ceil(len(feats) / batch_size) if feats else 0
 
         def scored():
-            for idx, batch in _progress(self._batches(feats, batch_size), n_batches, "predict", progress):
+            for idx, batch in progress_bar(self._batches(feats, batch_size), n_batches, "predict", progress):
                 with self.autocast():
                     logits = self._heads(self.encode(batch))
                 yield idx, self._feature_scores(logits)
@@ -344,7 +337,7 @@ class TransformerBackbone(Backbone):
                         out[ri][seg][k][w_idx[take]] = v[row, p_idx[take]].float()
         return out
 
-    def decode_scores(self, scores: list[dict], records, threshold: float = 0.5) -> list[list[list]]:
+    def decode_scores(self, scores: list[dict], records, threshold: float = DEFAULT_THRESHOLD) -> list[list[list]]:
         """Word-level spans from :meth:`word_scores` / :meth:`merge_scores` output."""
         return [self._decode(sc, len(rec["tokens"]), threshold) for sc, rec in zip(scores, records)]
 

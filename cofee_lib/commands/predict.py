@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ..settings import DEFAULT_THRESHOLD
+
 
 def register(sub):
     p = sub.add_parser("predict", help="predict entity spans for a records file with a saved model")
@@ -21,8 +23,8 @@ def register(sub):
                    help="format of --data (default: jsonl for .jsonl/.json files, else CoNLL columns)")
     p.add_argument("--out", required=True,
                    help="where to write the predicted records (JSON lines; '-': standard output)")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="MRC start/end probability threshold (default 0.5; taggers ignore it)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help="MRC start/end probability threshold (default %(default)s; taggers ignore it)")
     p.add_argument("--batch-size", type=int, default=32, help="features per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

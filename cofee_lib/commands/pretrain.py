@@ -16,53 +16,38 @@ EXAMPLE = """examples:
 """
 
 
+TRAIN_FLAGS = ("lr", "batch_size", "seed", "precision", "num_threads")  # TrainConfig fields offered here
+
+
 def add_stage_flags(p) -> None:
-    g = p.add_argument_group("stage settings (default: the preset's 'pretrain' section)")
-    g.add_argument("--delta", type=float, help="self-picking threshold on start/end probabilities (paper: 0.1)")
-    g.add_argument("--relabel", choices=["replace", "union"], help="self-picked labels replace D_s (paper) or join the gazetteer labels")
-    g.add_argument("--pick-when-dev-zero", action="store_true", default=None,
-                   help="relabel D_s even after an epoch whose dev F1 is 0 (Algorithm 1 as written; empties D_s in practice)")
-    g.add_argument("--gamma", type=float, help="weight of the clustering loss in L_FET (Eq. 8)")
-    g.add_argument("--k", type=int, help="number of k-means clusters K")
-    g.add_argument("--variance", choices=["sum", "feature"], help="V_k as the paper's sum (default) or the authors' per-feature variance")
-    g.add_argument("--head-follow", choices=["align", "reinit"], help="how the K-way head follows new cluster ids")
-    g.add_argument("--kmeans-restarts", type=int)
-    g.add_argument("--epochs-esi", type=int)
-    g.add_argument("--epochs-nee", type=int)
-    g.add_argument("--epochs-fet", type=int)
-    g.add_argument("--min-anchors", type=int, help="keep D_g sentences with at least this many anchors (paper: 4)")
-    g.add_argument("--gazetteer-fraction", type=float, help="use this fraction of each gazetteer (Figure 3)")
-    g.add_argument("--gazetteer-seed", type=int)
-    g.add_argument("--max-dg-sentences", type=int, help="subsample D_g (Figure 2a)")
-    g.add_argument("--max-ds-sentences", type=int)
-    g.add_argument("--max-dev-sentences", type=int)
+    """The stage settings' flags, generated from :class:`cofee_lib.settings.StageSettings`, and the
+    training flags every stage shares (from :class:`cofee_lib.settings.TrainConfig`)."""
+    from ..settings import StageSettings, TrainConfig, add_flags
+
+    add_flags(p.add_argument_group("stage settings (default: the preset's; cofee_lib/settings.py)"), StageSettings)
     t = p.add_argument_group("training (default: the preset's)")
-    t.add_argument("--lr", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help="auto (the preset's default): bf16 where the hardware has native bf16, else fp32")
+    add_flags(t, TrainConfig, TRAIN_FLAGS)
     t.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
     t.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32", help="= --precision fp32")
-    t.add_argument("--threads", type=int)
 
 
 def stage_overrides(args) -> dict:
-    names = ["delta", "relabel", "pick_when_dev_zero", "gamma", "k", "variance", "head_follow", "kmeans_restarts", "epochs_esi",
-             "epochs_nee", "epochs_fet", "min_anchors", "gazetteer_fraction", "gazetteer_seed", "max_dg_sentences",
-             "max_ds_sentences", "max_dev_sentences"]
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    from ..settings import StageSettings, flag_values
+
+    return flag_values(args, StageSettings)
 
 
 def train_overrides(args) -> dict:
-    out = {"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "precision": args.precision,
-           "num_threads": args.threads}
-    return {k: v for k, v in out.items() if v is not None}
+    from ..settings import TrainConfig, flag_values
+
+    return {k: v for k, v in flag_values(args, TrainConfig).items() if k in TRAIN_FLAGS}
 
 
 def register(sub):
-    from ..userdata import target_arg
     import argparse
+
+    from ..presets import preset_names
+    from ..userdata import target_arg
 
     p = sub.add_parser("pretrain", help="CoFEE pre-training: ESI, NEE (self-picking), FET (clustering); ablations",
                        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,7 +60,7 @@ def register(sub):
                         "(see `cofee paper-data`) or dir:/path/to/folder")
     p.add_argument("--model", help="initial encoder: tiny | embedded:minilm | DIR | hub name (default: the preset's)")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder: <stage>/best, <stage>/report.json, pretrain_report.json")
-    p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"])
+    p.add_argument("--preset", default="default", choices=preset_names())
     p.add_argument("--work-dir", help="where corpora and gazetteers are cached (default: work/<preset>)")
     p.add_argument("--no-self-picking", action="store_true", help="train NEE on the gazetteer labels only (MRC-NER on D_s)")
     p.add_argument("--resume", action="store_true",

@@ -15,6 +15,8 @@ import json
 import re
 import sys
 
+from ..settings import DEFAULT_THRESHOLD
+
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
 WORD_RE = re.compile(
     rf"[{_CJK}]"                                  # one CJK / kana / full-width character
@@ -41,7 +43,7 @@ def register(sub):
     p.add_argument("--input", help="a UTF-8 file with one text per line ('-' reads standard input)")
     p.add_argument("--format", choices=("json", "text"), default="json",
                    help="json: one JSON object per entity (default); text: a readable table")
-    p.add_argument("--threshold", type=float, default=0.5, help="MRC probability threshold (default 0.5)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="MRC probability threshold (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if available)")
     p.set_defaults(func=run)
@@ -61,7 +63,7 @@ def _read_lines(path) -> list[str]:
         raise InputError(p, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def tag_texts(model, texts: list[str], threshold: float = 0.5, batch_size: int = 32) -> list[dict]:
+def tag_texts(model, texts: list[str], threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32) -> list[dict]:
     """Entities of each text as dicts (line, text, type, char_start, char_end, word_start, word_end)."""
     split = [split_words(t) for t in texts]
     records = [{"id": str(i + 1), "tokens": words, "spans": []} for i, (words, _) in enumerate(split)]
