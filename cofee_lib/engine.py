@@ -26,9 +26,16 @@ Files in ``out_dir``
     ``best/`` (``model.save_pretrained`` of the best-by-dev epoch),
     ``log.jsonl`` (one JSON line per epoch) and, while a run is unfinished,
     ``checkpoint/`` (everything needed to resume bit-for-bit; see
-    :func:`save_checkpoint`). Every directory is written to a temporary name
-    and renamed into place, so a kill at any moment leaves either the old or
-    the new one, never half of one.
+    :mod:`cofee_lib.checkpoints`). Every directory is written to a temporary
+    name and renamed into place (:func:`cofee_lib.cache.atomic_dir`), so a kill
+    at any moment leaves either the old or the new one, never half of one.
+
+The loop
+    :func:`train` reads like the paper's training loop: per epoch
+    :func:`_train_epoch` (one :func:`_train_step` per global batch),
+    :func:`_evaluate_epoch` (dev F1, best-model selection), the hooks'
+    :func:`_relabel`, the log line, a checkpoint. Everything the loop changes
+    lives in one :class:`_Run`, which is also what a checkpoint saves.
 
 Metrics are entity-level exact-match micro P/R/F1 on word-level spans with
 inclusive ends (:mod:`cofee_lib.metrics`); gold spans whose type the model does
@@ -38,35 +45,36 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
-import os
-import random
 import shutil
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
-from . import __version__
 from . import distributed as D
-from .cache import file_digest as _sha256_file
+from .checkpoints import (CHECKPOINT_FORMAT, find_checkpoint, fingerprint_digest, fingerprint_parts, load_checkpoint,
+                          records_digest, remove_checkpoint, remove_leftovers, rng_states, save_checkpoint,
+                          save_model_dir, seed_everything, set_rng_states, weights_digest)
 from .errors import CofeeError, atomic_open
 from .hardware import choose_precision, set_threads
 from .metrics import evaluate_records
-from .records import read_jsonl, write_jsonl
 from .settings import FINGERPRINT_FIELDS, TrainConfig
-from .tensorfile import load_tree, save_tree
-
-CHECKPOINT_FORMAT = 2  # 2: safetensors + JSON (tensorfile); 1 was torch pickles
 
 # TrainConfig and FINGERPRINT_FIELDS (the fields that change what a run computes; a checkpoint
-# made with other values cannot be resumed) live in cofee_lib.settings, with every other setting.
+# made with other values cannot be resumed) live in cofee_lib.settings, with every other setting;
+# checkpoints, fingerprints and generator states in cofee_lib.checkpoints. Both are re-exported
+# here for the callers that know them as engine names.
+__all__ = ["CHECKPOINT_FORMAT", "FINGERPRINT_FIELDS", "LinearSchedule", "TrainConfig", "TrainHooks", "TrainResult",
+           "evaluate_model", "find_checkpoint", "fingerprint_parts", "load_checkpoint", "make_batches",
+           "padding_fraction", "records_digest", "save_checkpoint", "save_model_dir", "seed_everything", "train",
+           "weights_digest"]
 
 
 class TrainHooks:
@@ -132,94 +140,6 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-# ----------------------------------------------------------------------------- reproducibility
-
-def seed_everything(seed: int) -> None:
-    """Seed python's, numpy's and torch's generators (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_states() -> dict:
-    py = random.getstate()
-    npy = np.random.get_state()
-    state = {"python": [py[0], list(py[1]), py[2]],
-             "numpy": [npy[0], npy[1].tolist(), int(npy[2]), int(npy[3]), float(npy[4])],
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_states(state: dict) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    npy = state["numpy"]
-    np.random.set_state((npy[0], np.asarray(npy[1], dtype=np.uint32), npy[2], npy[3], npy[4]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def records_digest(records: list[dict]) -> str:
-    """sha256 of the records' ids, tokens and spans (what a checkpoint is tied to)."""
-    h = hashlib.sha256()
-    for rec in records:
-        h.update(json.dumps([rec.get("id"), rec["tokens"], rec["spans"]], ensure_ascii=False).encode("utf-8"))
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def weights_digest(module: torch.nn.Module) -> str:
-    """sha256 of a module's parameter and buffer names, shapes, dtypes and values."""
-    h = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().to("cpu").contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def fingerprint_parts(model, train_records, dev_records, config: TrainConfig, world_size: int,
-                      initial_weights: str) -> dict:
-    """The facts a checkpoint must agree with before a run may resume from it."""
-    return {
-        "config": {name: getattr(config, name) for name in FINGERPRINT_FIELDS},
-        "model": {"class": type(model).__name__, "kind": getattr(model, "kind", None),
-                  "types": list(getattr(model, "types", [])), "initial_weights": initial_weights},
-        "train_records": records_digest(train_records),
-        "dev_records": records_digest(dev_records),
-        "world_size": world_size,
-    }
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def _describe_mismatch(old: dict, new: dict) -> str:
-    """Say in words which fingerprint parts differ (checkpoint value -> this run's value)."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if key.endswith("_records"):
-            out.append(f"the {key.replace('_records', '')} records differ")
-        elif isinstance(a, dict) and isinstance(b, dict):
-            for sub in sorted(set(a) | set(b)):
-                if a.get(sub) == b.get(sub):
-                    continue
-                if sub == "initial_weights":
-                    out.append("the initial model weights differ (another --model or --seed?)")
-                else:
-                    out.append(f"{key} {sub}: {a.get(sub)!r} -> {b.get(sub)!r}")
-        else:
-            out.append(f"{key}: {a!r} -> {b!r}")
-    return "; ".join(out)
 
 
 # ----------------------------------------------------------------------------- batching
@@ -307,128 +227,6 @@ def _param_groups(named_params, weight_decay: float) -> list[dict]:
     return groups
 
 
-# ----------------------------------------------------------------------------- atomic directories
-
-def _make_tmp_dir(parent: Path, prefix: str) -> Path:
-    """A fresh temporary directory in ``parent`` with the permissions of an ordinary mkdir."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    return tmp
-
-
-def _swap_dir(tmp: Path, final: Path) -> None:
-    """Move the finished directory ``tmp`` onto ``final`` (two renames; see :func:`find_checkpoint`)."""
-    old = final.parent / f".{final.name}.old"
-    if old.exists() and final.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def save_model_dir(model, final: Path) -> None:
-    """``model.save_pretrained`` into a temporary directory, then rename it to ``final``."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _make_tmp_dir(final.parent, f".{final.name}.tmp-")
-    try:
-        model.save_pretrained(tmp)
-        _swap_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def save_checkpoint(out_dir: Path, *, model, optimizer, scheduler, hooks, state: dict,
-                    rng_per_rank: list, records: list | None) -> Path:
-    """Write ``out_dir/checkpoint/`` atomically.
-
-    Files, none of them a pickle (:mod:`cofee_lib.tensorfile`):
-    ``model.safetensors`` + ``model.json`` (weights), ``optimizer.*`` (AdamW
-    moments and steps; param groups as JSON), ``extra.*`` (scheduler, every
-    rank's RNG states, hook state), ``records.jsonl`` (only when a hook
-    replaced the train records), ``state.json`` (epoch, position in the epoch's
-    batch order, the order itself, global step, best-so-far, history, config
-    fingerprint, sha256 of every file) and last ``complete`` (sha256 of
-    state.json). It is built in a temporary directory and renamed into place.
-    """
-    out_dir = Path(out_dir)
-    tmp = _make_tmp_dir(out_dir, ".checkpoint.tmp-")
-    try:
-        save_tree(tmp / "model", model.state_dict())
-        save_tree(tmp / "optimizer", optimizer.state_dict())
-        save_tree(tmp / "extra", {"scheduler": scheduler.state_dict(), "rng": rng_per_rank,
-                                  "hooks": hooks.state_dict() if hooks is not None else None})
-        if records is not None:
-            write_jsonl(tmp / "records.jsonl", records)
-        state = dict(state, format=CHECKPOINT_FORMAT, kit_version=__version__,
-                     files={p.name: _sha256_file(p) for p in sorted(tmp.iterdir())})
-        with open(tmp / "state.json", "w", encoding="utf-8") as handle:
-            json.dump(state, handle)
-        with open(tmp / "complete", "w", encoding="utf-8") as handle:
-            handle.write(_sha256_file(tmp / "state.json") + "\n")
-        _swap_dir(tmp, out_dir / "checkpoint")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir / "checkpoint"
-
-
-def find_checkpoint(out_dir) -> Path | None:
-    """The complete checkpoint in ``out_dir`` (``checkpoint/``, or ``.checkpoint.old/`` if a
-    kill fell between the two renames of a swap), or None."""
-    out_dir = Path(out_dir)
-    for cand in (out_dir / "checkpoint", out_dir / ".checkpoint.old"):
-        if (cand / "complete").is_file():
-            return cand
-    if (out_dir / "checkpoint").exists():
-        raise CofeeError(f"checkpoint {out_dir / 'checkpoint'} is incomplete (no 'complete' marker): "
-                         f"delete it to start over")
-    return None
-
-
-def load_checkpoint(ckpt: Path, fingerprint: dict) -> dict:
-    """Verify and read a checkpoint; :class:`CofeeError` if corrupt or made for another run."""
-    ckpt = Path(ckpt)
-    advice = f"delete {ckpt} and start again without --resume"
-    try:
-        expected = (ckpt / "complete").read_text(encoding="utf-8").strip()
-        if _sha256_file(ckpt / "state.json") != expected:
-            raise CofeeError(f"checkpoint {ckpt} is corrupt: state.json does not match its recorded sha256; {advice}")
-        state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CofeeError(f"checkpoint {ckpt} is corrupt or unreadable ({exc}); {advice}") from None
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise CofeeError(f"checkpoint {ckpt} has format {state.get('format')!r}, this kit reads {CHECKPOINT_FORMAT}; {advice}")
-    for name, digest in state.get("files", {}).items():
-        path = ckpt / name
-        if not path.is_file():
-            raise CofeeError(f"checkpoint {ckpt} is corrupt: {name} is missing; {advice}")
-        if _sha256_file(path) != digest:
-            raise CofeeError(f"checkpoint {ckpt} is corrupt: {name} does not match its recorded sha256 "
-                             f"(truncated or modified); {advice}")
-    if state.get("fingerprint") != _digest(fingerprint):
-        diff = _describe_mismatch(state.get("fingerprint_parts", {}), fingerprint)
-        raise CofeeError(f"checkpoint {ckpt} belongs to a different run ({diff or 'fingerprint differs'}); "
-                         f"resume with the same data, model and hyper-parameters, or {advice}")
-    try:
-        state["model"] = load_tree(ckpt / "model")
-        state["optimizer"] = load_tree(ckpt / "optimizer")
-        state["extra"] = load_tree(ckpt / "extra")
-        state["records"] = read_jsonl(ckpt / "records.jsonl") if (ckpt / "records.jsonl").exists() else None
-    except CofeeError:
-        raise
-    except Exception as exc:  # a file that passed its hash but does not parse: still unusable
-        raise CofeeError(f"checkpoint {ckpt} could not be loaded ({type(exc).__name__}: {exc}); {advice}") from None
-    return state
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate_model(model, records: list[dict], threshold: float = 0.5, batch_size: int = 32,
@@ -463,7 +261,7 @@ def _short_metrics(metrics: dict) -> dict:
                          for t, v in metrics.get("per_type", {}).items()}}
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- log and messages
 
 def _write_log(path: Path, history: list) -> None:
     with atomic_open(path) as handle:
@@ -484,6 +282,326 @@ def _say(ctx: D.DistContext, message: str) -> None:
     if ctx.is_main:
         print(message, file=sys.stderr, flush=True)
 
+
+# ----------------------------------------------------------------------------- the run's state
+
+def _fresh_epoch_acc() -> dict:
+    return {"loss": 0.0, "features": 0, "useful": 0, "seconds": 0.0, "steps": 0}
+
+
+@dataclass
+class _Run:
+    """Everything one training run holds and changes: the loop's position, the optimizer, the history.
+
+    :meth:`checkpoint_state` is what ``state.json`` of a checkpoint keeps;
+    :func:`_restore` puts it back.
+    """
+
+    ctx: D.DistContext
+    config: TrainConfig
+    out_dir: Path
+    log_path: Path
+    model: object                 # the backbone being trained
+    fwd: object                   # what the forward pass goes through: the model, or its DDP wrapper
+    hooks: TrainHooks | None
+    want_hidden: bool
+    parts: dict                   # checkpoints.fingerprint_parts of this run
+    records: list                 # the current train records (a hook may replace them)
+    features: list
+    lengths: list
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    schedule: LinearSchedule
+    hook_params: list
+    all_params: list
+    records_changed: bool = False
+    epoch: int = 0                # 0-based epoch being trained
+    position: int = 0             # next batch of ``order``
+    global_step: int = 0
+    order: list | None = None     # this epoch's global batches (None: not planned yet)
+    best: dict = field(default_factory=lambda: {"f1": -1.0, "epoch": 0, "metrics": None})
+    history: list = field(default_factory=list)
+    useful_total: int = 0
+    train_seconds: float = 0.0
+    epoch_acc: dict = field(default_factory=_fresh_epoch_acc)
+    resumed_from: int | None = None
+    stop: bool = False            # max_steps reached
+
+    RESTORED = ("epoch", "position", "global_step", "order", "best", "history", "useful_total", "train_seconds",
+                "epoch_acc")
+
+    def checkpoint_state(self) -> dict:
+        return {"fingerprint": fingerprint_digest(self.parts), "fingerprint_parts": self.parts,
+                "epoch": self.epoch, "position": self.position, "global_step": self.global_step,
+                "order": self.order, "best": self.best, "history": self.history,
+                "useful_total": self.useful_total, "train_seconds": self.train_seconds,
+                "epoch_acc": self.epoch_acc, "total_steps": self.schedule.total_steps,
+                "world_size": self.ctx.world_size}
+
+
+def _epoch_batches(lengths: list[int], config: TrainConfig, world_size: int, epoch: int) -> list[list[int]]:
+    global_batch = config.batch_size * config.grad_accum * world_size
+    return make_batches(lengths, global_batch, epoch, config.seed, config.bucketing, config.bucket_chunk, world_size)
+
+
+def _planned_steps(lengths: list[int], config: TrainConfig, world_size: int, first_epoch: int, done: int) -> int:
+    """Optimizer steps at the end of the run if epochs ``first_epoch``.. use these features."""
+    per_epoch = len(_epoch_batches(lengths, config, world_size, first_epoch))
+    total = done + (config.epochs - first_epoch) * per_epoch
+    return min(total, config.max_steps) if config.max_steps else total
+
+
+# ----------------------------------------------------------------------------- starting a run
+
+def _claim_out_dir(out_dir: Path, parts: dict, ctx: D.DistContext, resume: bool, overwrite: bool) -> dict | None:
+    """Decide where the run starts: the verified checkpoint to resume (its state), or None for a fresh start."""
+    saved = None
+    existing = find_checkpoint(out_dir)
+    if resume and existing is None:  # checked before out_dir is made: a refused run leaves nothing
+        raise CofeeError(f"--resume: no checkpoint in {out_dir} (the run finished, or was stopped before "
+                         f"its first checkpoint: start it again without --resume)")
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    D.barrier(ctx)
+    if resume:
+        saved = load_checkpoint(existing, parts)
+        _say(ctx, f"resuming from {existing} (epoch {saved['epoch'] + 1}, step {saved['global_step']})")
+    elif existing is not None and not overwrite:
+        raise CofeeError(f"{out_dir} holds an unfinished run ({existing}): pass --resume to continue it, "
+                         f"--overwrite to start again, or choose another --out")
+    D.barrier(ctx)
+    if ctx.is_main:
+        remove_leftovers(out_dir)
+        if existing is not None and not resume:
+            shutil.rmtree(existing, ignore_errors=True)
+    return saved
+
+
+def _featurize(model, records: list[dict], empty: str) -> tuple[list, list[int]]:
+    features = model.featurize(records, train=True)
+    if not features:
+        raise CofeeError(empty)
+    return features, [len(f["input_ids"]) for f in features]
+
+
+def _start_run(model, train_records, config: TrainConfig, out_dir: Path, hooks, parts: dict,
+               ctx: D.DistContext, saved: dict | None) -> _Run:
+    """Put the model (and a checkpoint's weights) on the device; build features, schedule and optimizer."""
+    model.to(ctx.device)
+    model.use_bf16 = config.precision == "bf16"
+    records, records_changed = train_records, False
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        if saved["records"] is not None:
+            records, records_changed = saved["records"], True
+        if hooks is not None and saved["extra"].get("hooks") is not None:
+            hooks.load_state_dict(saved["extra"]["hooks"])
+    if hooks is not None:
+        hooks.to(ctx.device)
+    hook_params = list(hooks.parameters()) if hooks is not None else []
+    features, lengths = _featurize(model, records, "the training records produced no features (empty sentences?)")
+    total_steps = _planned_steps(lengths, config, ctx.world_size, 0, 0)
+    schedule = LinearSchedule(int(math.ceil(config.warmup_ratio * total_steps)), total_steps)
+    named = list(model.named_parameters()) + [(f"hook.{i}", p) for i, p in enumerate(hook_params)]
+    optimizer = torch.optim.AdamW(_param_groups(named, config.weight_decay), lr=config.lr, eps=config.adam_eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    run = _Run(ctx=ctx, config=config, out_dir=out_dir,
+               log_path=Path(config.log_path) if config.log_path else out_dir / "log.jsonl",
+               model=model, fwd=model, hooks=hooks, want_hidden=bool(hooks is not None and hooks.wants_hidden),
+               parts=parts, records=records, records_changed=records_changed, features=features, lengths=lengths,
+               optimizer=optimizer, scheduler=scheduler, schedule=schedule, hook_params=hook_params,
+               all_params=[p for _, p in named if p.requires_grad])
+    if saved is not None:
+        _restore(run, saved)
+    else:
+        seed_everything(config.seed + ctx.rank)
+    if ctx.enabled:
+        run.fwd = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                                          find_unused_parameters=config.find_unused_parameters)
+    return run
+
+
+def _restore(run: _Run, saved: dict) -> None:
+    """Continue where the checkpoint ``saved`` stopped: optimizer, schedule, position, history, generators."""
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["extra"]["scheduler"])  # restores the schedule's plan too
+    for name in _Run.RESTORED:
+        setattr(run, name, saved[name])
+    set_rng_states(saved["extra"]["rng"][run.ctx.rank])
+    if run.ctx.is_main:
+        _write_log(run.log_path, run.history)
+    run.resumed_from = run.global_step
+
+
+def _checkpoint(run: _Run) -> None:
+    """Save a checkpoint of the run as it stands (rank 0 writes; every rank gives its generator states)."""
+    rng = D.all_gather_object(rng_states(), run.ctx)
+    if run.ctx.is_main:
+        save_checkpoint(run.out_dir, model=run.model, optimizer=run.optimizer, scheduler=run.scheduler,
+                        hooks=run.hooks, state=run.checkpoint_state(), rng_per_rank=rng,
+                        records=run.records if run.records_changed else None)
+    D.barrier(run.ctx)
+
+
+# ----------------------------------------------------------------------------- one epoch
+
+def _backward(run: _Run, batch: dict, weight: float, defer_sync: bool) -> float:
+    """Forward one micro-batch (plus the hooks' extra loss), backward ``weight`` times its loss; the loss."""
+    with (run.fwd.no_sync() if defer_sync else contextlib.nullcontext()):
+        with (torch.autocast(device_type=run.ctx.device.type, dtype=torch.bfloat16) if run.model.use_bf16
+              else contextlib.nullcontext()):
+            outputs = run.fwd(batch, return_hidden=run.want_hidden) if run.want_hidden else run.fwd(batch)
+            loss = outputs["loss"]
+            if run.hooks is not None:
+                extra = run.hooks.extra_loss(run.model, batch, outputs)
+                if extra is not None:
+                    loss = loss + extra
+        (loss.float() * weight).backward()
+    return float(loss.detach())
+
+
+def _train_step(run: _Run, step_batch: list[int]) -> list:
+    """One optimizer step on one global batch; its summed loss, features and useful tokens (all ranks)."""
+    ctx, config = run.ctx, run.config
+    micro = D.shard_batch(step_batch, ctx.rank, ctx.world_size, config.grad_accum)
+    loss_sum, n_feat, n_useful = 0.0, 0, 0
+    for j, idx in enumerate(micro):
+        batch = _to_device(run.model.collate([run.features[i] for i in idx]), ctx.device)
+        defer_sync = ctx.enabled and j < len(micro) - 1  # DDP: all-reduce once, on the last micro-batch
+        loss_value = _backward(run, batch, len(idx) * ctx.world_size / len(step_batch), defer_sync)
+        if not math.isfinite(loss_value):
+            _refuse_non_finite(run.out_dir, ctx, "loss", loss_value, run.epoch, run.global_step)
+        loss_sum += loss_value * len(idx)
+        n_feat += len(idx)
+        n_useful += int(batch["n_useful"])
+    D.average_gradients(run.hook_params, ctx)
+    if config.max_grad_norm:
+        norm = float(torch.nn.utils.clip_grad_norm_(run.all_params, config.max_grad_norm))
+        if not math.isfinite(norm):
+            _refuse_non_finite(run.out_dir, ctx, "gradient norm", norm, run.epoch, run.global_step)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return D.all_reduce_sum([loss_sum, n_feat, n_useful], ctx)
+
+
+def _count_step(run: _Run, loss_sum: float, n_feat, n_useful, seconds: float, bar) -> None:
+    acc = run.epoch_acc
+    acc["loss"] += loss_sum
+    acc["features"] += int(n_feat)
+    acc["useful"] += int(n_useful)
+    acc["seconds"] += seconds
+    acc["steps"] += 1
+    run.useful_total += int(n_useful)
+    run.train_seconds += seconds
+    bar.update(1)
+    bar.set_postfix(epoch=run.epoch + 1, loss=f"{loss_sum / max(n_feat, 1):.4f}",
+                    tok_s=f"{acc['useful'] / max(acc['seconds'], 1e-9):.0f}", refresh=False)
+
+
+def _train_epoch(run: _Run, bar) -> None:
+    """The rest of this epoch's global batches (all of them unless resumed mid-epoch), or up to max_steps."""
+    config = run.config
+    while run.position < len(run.order):
+        t0 = time.perf_counter()
+        loss_sum, n_feat, n_useful = _train_step(run, run.order[run.position])
+        run.global_step += 1
+        run.position += 1
+        _count_step(run, loss_sum, n_feat, n_useful, time.perf_counter() - t0, bar)
+        if config.max_steps and run.global_step >= config.max_steps:
+            run.stop = True
+            return
+        if config.checkpoint_every and run.global_step % config.checkpoint_every == 0 \
+                and run.position < len(run.order):
+            _checkpoint(run)
+
+
+def _evaluate_epoch(run: _Run, dev_records: list[dict]) -> tuple[dict, bool]:
+    """Dev metrics of the model now; a new best is saved to ``best/``."""
+    metrics = evaluate_model(run.model, dev_records, run.config.threshold, run.config.eval_batch_size, run.ctx)
+    is_best = metrics["f1"] > run.best["f1"]
+    if is_best:
+        run.best = {"f1": metrics["f1"], "epoch": run.epoch + 1, "metrics": _short_metrics(metrics)}
+        if run.ctx.is_main:
+            save_model_dir(run.model, run.out_dir / "best")
+        D.barrier(run.ctx)
+    return metrics, is_best
+
+
+def _epoch_entry(run: _Run, metrics: dict, is_best: bool, epoch_start: float) -> dict:
+    """The epoch's line of ``log.jsonl``."""
+    acc = run.epoch_acc
+    entry = {"epoch": run.epoch + 1, "train_loss": acc["loss"] / max(acc["features"], 1),
+             "dev": _short_metrics(metrics), "is_best": is_best, "steps": acc["steps"],
+             "global_step": run.global_step, "lr": run.scheduler.get_last_lr()[0],
+             "train_features": len(run.features), "useful_tokens": acc["useful"],
+             "train_seconds": acc["seconds"],
+             "useful_tokens_per_s": acc["useful"] / max(acc["seconds"], 1e-9),
+             "seconds": time.perf_counter() - epoch_start}
+    if run.stop and run.position < len(run.order):
+        entry["partial"] = True
+    return entry
+
+
+def _relabel(run: _Run, metrics: dict, is_best: bool, bar) -> None:
+    """The hooks' end of epoch; new train records (rank 0's) replace the features and replan the schedule."""
+    hooks = run.hooks
+    new_records = hooks.on_epoch_end(run.epoch + 1, run.model, metrics, is_best) if hooks is not None else None
+    run.model.train()
+    new_records = D.broadcast_object(new_records, run.ctx)
+    if new_records is None:
+        return
+    if not new_records:
+        raise CofeeError(f"epoch {run.epoch + 1}: the hook returned no training records")
+    run.records, run.records_changed = list(new_records), True
+    run.features, run.lengths = _featurize(run.model, run.records,
+                                           f"epoch {run.epoch + 1}: the relabelled records produced no features")
+    if run.epoch + 1 < run.config.epochs and not run.stop:
+        total_steps = _planned_steps(run.lengths, run.config, run.ctx.world_size, run.epoch + 1, run.global_step)
+        if total_steps != run.schedule.total_steps:
+            run.schedule.replan(run.global_step, total_steps)
+            bar.total = total_steps
+
+
+def _log_epoch(run: _Run, entry: dict, bar) -> None:
+    run.history.append(entry)
+    if run.ctx.is_main:
+        _write_log(run.log_path, run.history)
+        dev = entry["dev"]
+        bar.write(f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f}  dev P {dev['precision']:.4f} "
+                  f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}{'  (best)' if entry['is_best'] else ''}  "
+                  f"{entry['useful_tokens_per_s']:.0f} useful tokens/s", file=sys.stderr)
+
+
+def _next_epoch(run: _Run) -> None:
+    """Move on to the next epoch (its batches are planned when it starts); checkpoint unless the run is over."""
+    run.epoch += 1
+    run.position, run.order = 0, None
+    run.epoch_acc = _fresh_epoch_acc()
+    if run.epoch < run.config.epochs and not run.stop:
+        _checkpoint(run)
+
+
+def _finish(run: _Run, precision: dict, threads: int | None) -> TrainResult:
+    """Drop (or, with keep_checkpoint, refresh) the checkpoint; say and return the result."""
+    if run.ctx.is_main and not run.config.keep_checkpoint:
+        remove_checkpoint(run.out_dir)
+    elif run.config.keep_checkpoint:
+        _checkpoint(run)
+    D.barrier(run.ctx)
+    tps = run.useful_total / run.train_seconds if run.train_seconds > 0 else 0.0
+    best = run.best
+    _say(run.ctx, f"training throughput: {tps:.0f} useful (non-padding) tokens/s "
+                  f"({run.useful_total} tokens in {run.train_seconds:.1f} s of training); "
+                  f"best dev F1 {best['f1']:.4f} at epoch {best['epoch']}")
+    return TrainResult(best_f1=best["f1"], best_epoch=best["epoch"], best_metrics=best["metrics"],
+                       history=run.history, tokens_per_second=tps, useful_tokens=int(run.useful_total),
+                       train_seconds=run.train_seconds, steps=run.global_step, out_dir=str(run.out_dir),
+                       best_dir=str(run.out_dir / "best"), resumed_from_step=run.resumed_from,
+                       precision=precision, num_threads=threads)
+
+
+# ----------------------------------------------------------------------------- the loop
 
 def train(model, train_records: list[dict], dev_records: list[dict], config: TrainConfig, out_dir,
           hooks: TrainHooks | None = None, resume: bool = False, overwrite: bool = False) -> TrainResult:
@@ -507,247 +625,30 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     if not dev_records:
         raise CofeeError("no dev records: model selection needs a dev set")
     ctx = D.context()
-    device = ctx.device
-    choice = choose_precision(config.precision, device)
+    choice = choose_precision(config.precision, ctx.device)
     config = dataclasses.replace(config, precision=choice.precision)
     out_dir = Path(out_dir)
-    log_path = Path(config.log_path) if config.log_path else out_dir / "log.jsonl"
-    threads = set_threads(config.num_threads) if device.type == "cpu" else None
-    core = model
-    initial_weights = weights_digest(core)
-    parts = fingerprint_parts(core, train_records, dev_records, config, ctx.world_size, initial_weights)
-    fingerprint = _digest(parts)
-
-    # --- where to start
-    ckpt_state = None
-    existing = find_checkpoint(out_dir)
-    if resume and existing is None:  # checked before out_dir is made: a refused run leaves nothing
-        raise CofeeError(f"--resume: no checkpoint in {out_dir} (the run finished, or was stopped before "
-                         f"its first checkpoint: start it again without --resume)")
-    if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    D.barrier(ctx)
-    if resume:
-        ckpt_state = load_checkpoint(existing, parts)
-        _say(ctx, f"resuming from {existing} (epoch {ckpt_state['epoch'] + 1}, step {ckpt_state['global_step']})")
-    elif existing is not None and not overwrite:
-        raise CofeeError(f"{out_dir} holds an unfinished run ({existing}): pass --resume to continue it, "
-                         f"--overwrite to start again, or choose another --out")
-    D.barrier(ctx)
-    if ctx.is_main:
-        for stale in out_dir.glob(".checkpoint.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        for stale in out_dir.glob(".best.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        if existing is not None and not resume:
-            shutil.rmtree(existing, ignore_errors=True)
-
+    threads = set_threads(config.num_threads) if ctx.device.type == "cpu" else None
+    parts = fingerprint_parts(model, train_records, dev_records, config, ctx.world_size, weights_digest(model))
+    saved = _claim_out_dir(out_dir, parts, ctx, resume, overwrite)
     _say(ctx, f"precision {choice.precision} ({choice.reason}; {choice.hardware})"
               + (f"; {threads} CPU thread(s)" if threads else ""))
-    core.to(device)
-    core.use_bf16 = config.precision == "bf16"
-    records = train_records
-    records_changed = False
-    if ckpt_state is not None:
-        core.load_state_dict(ckpt_state["model"])
-        if ckpt_state["records"] is not None:
-            records, records_changed = ckpt_state["records"], True
-        if hooks is not None and ckpt_state["extra"].get("hooks") is not None:
-            hooks.load_state_dict(ckpt_state["extra"]["hooks"])
-    if hooks is not None:
-        hooks.to(device)
-    hook_params = list(hooks.parameters()) if hooks is not None else []
+    run = _start_run(model, train_records, config, out_dir, hooks, parts, ctx, saved)
+    del saved
 
-    features = core.featurize(records, train=True)
-    if not features:
-        raise CofeeError("the training records produced no features (empty sentences?)")
-    lengths = [len(f["input_ids"]) for f in features]
-    global_batch = config.batch_size * config.grad_accum * ctx.world_size
-
-    def planned_steps(first_epoch: int, done: int) -> int:
-        """Optimizer steps at the end of the run if epochs ``first_epoch``.. use the current features."""
-        per_epoch = len(make_batches(lengths, global_batch, first_epoch, config.seed, config.bucketing,
-                                     config.bucket_chunk, ctx.world_size))
-        total = done + (config.epochs - first_epoch) * per_epoch
-        return min(total, config.max_steps) if config.max_steps else total
-
-    total_steps = planned_steps(0, 0)
-    schedule = LinearSchedule(int(math.ceil(config.warmup_ratio * total_steps)), total_steps)
-
-    named = list(core.named_parameters()) + [(f"hook.{i}", p) for i, p in enumerate(hook_params)]
-    optimizer = torch.optim.AdamW(_param_groups(named, config.weight_decay), lr=config.lr, eps=config.adam_eps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    all_params = [p for _, p in named if p.requires_grad]
-
-    # --- training state
-    epoch, position, global_step = 0, 0, 0
-    order = None
-    best = {"f1": -1.0, "epoch": 0, "metrics": None}
-    history: list = []
-    useful_total, train_seconds = 0, 0.0
-    epoch_acc = {"loss": 0.0, "features": 0, "useful": 0, "seconds": 0.0, "steps": 0}
-    if ckpt_state is not None:
-        optimizer.load_state_dict(ckpt_state["optimizer"])
-        scheduler.load_state_dict(ckpt_state["extra"]["scheduler"])  # restores the schedule's plan too
-        total_steps = schedule.total_steps
-        epoch, position, global_step = ckpt_state["epoch"], ckpt_state["position"], ckpt_state["global_step"]
-        order = ckpt_state["order"]
-        best = ckpt_state["best"]
-        history = ckpt_state["history"]
-        useful_total, train_seconds = ckpt_state["useful_total"], ckpt_state["train_seconds"]
-        epoch_acc = ckpt_state["epoch_acc"]
-        _set_rng_states(ckpt_state["extra"]["rng"][ctx.rank])
-        if ctx.is_main:
-            _write_log(log_path, history)
-    else:
-        seed_everything(config.seed + ctx.rank)
-    resumed_from = global_step if ckpt_state is not None else None
-    del ckpt_state
-
-    if ctx.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-        fwd = DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None,
-                                      find_unused_parameters=config.find_unused_parameters)
-    else:
-        fwd = core
-    autocast = (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)) if core.use_bf16 \
-        else contextlib.nullcontext
-    want_hidden = bool(hooks is not None and hooks.wants_hidden)
-
-    def checkpoint_now():
-        rng = D.all_gather_object(_rng_states(), ctx)
-        if ctx.is_main:
-            state = {"fingerprint": fingerprint, "fingerprint_parts": parts, "epoch": epoch, "position": position,
-                     "global_step": global_step, "order": order, "best": best, "history": history,
-                     "useful_total": useful_total, "train_seconds": train_seconds, "epoch_acc": epoch_acc,
-                     "total_steps": schedule.total_steps, "world_size": ctx.world_size}
-            save_checkpoint(out_dir, model=core, optimizer=optimizer, scheduler=scheduler, hooks=hooks,
-                            state=state, rng_per_rank=rng, records=records if records_changed else None)
-        D.barrier(ctx)
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total_steps, initial=global_step, desc="train", unit="step", file=sys.stderr,
+    bar = tqdm(total=run.schedule.total_steps, initial=run.global_step, desc="train", unit="step", file=sys.stderr,
                disable=not (config.progress and ctx.is_main), dynamic_ncols=True)
-    core.train()
-    stop = bool(config.max_steps and global_step >= config.max_steps)
-    while epoch < config.epochs and not stop:
-        if order is None:
-            order = make_batches(lengths, global_batch, epoch, config.seed, config.bucketing,
-                                 config.bucket_chunk, ctx.world_size)
-            position = 0
+    model.train()
+    run.stop = bool(config.max_steps and run.global_step >= config.max_steps)
+    while run.epoch < config.epochs and not run.stop:
+        if run.order is None:
+            run.order, run.position = _epoch_batches(run.lengths, config, ctx.world_size, run.epoch), 0
         epoch_start = time.perf_counter()
-        while position < len(order):
-            t0 = time.perf_counter()
-            step_batch = order[position]
-            n_step = len(step_batch)
-            micro = D.shard_batch(step_batch, ctx.rank, ctx.world_size, config.grad_accum)
-            loss_sum, n_feat, n_useful = 0.0, 0, 0
-            for j, idx in enumerate(micro):
-                batch = _to_device(core.collate([features[i] for i in idx]), device)
-                defer_sync = ctx.enabled and j < len(micro) - 1  # DDP: all-reduce once, on the last micro-batch
-                with (fwd.no_sync() if defer_sync else contextlib.nullcontext()):
-                    with autocast():
-                        outputs = fwd(batch, return_hidden=want_hidden) if want_hidden else fwd(batch)
-                        loss = outputs["loss"]
-                        if hooks is not None:
-                            extra = hooks.extra_loss(core, batch, outputs)
-                            if extra is not None:
-                                loss = loss + extra
-                    (loss.float() * (len(idx) * ctx.world_size / n_step)).backward()
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    _refuse_non_finite(out_dir, ctx, "loss", loss_value, epoch, global_step)
-                loss_sum += loss_value * len(idx)
-                n_feat += len(idx)
-                n_useful += int(batch["n_useful"])
-            D.average_gradients(hook_params, ctx)
-            if config.max_grad_norm:
-                norm = float(torch.nn.utils.clip_grad_norm_(all_params, config.max_grad_norm))
-                if not math.isfinite(norm):
-                    _refuse_non_finite(out_dir, ctx, "gradient norm", norm, epoch, global_step)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            global_step += 1
-            position += 1
-            loss_sum, n_feat, n_useful = D.all_reduce_sum([loss_sum, n_feat, n_useful], ctx)
-            dt = time.perf_counter() - t0
-            epoch_acc["loss"] += loss_sum
-            epoch_acc["features"] += int(n_feat)
-            epoch_acc["useful"] += int(n_useful)
-            epoch_acc["seconds"] += dt
-            epoch_acc["steps"] += 1
-            useful_total += int(n_useful)
-            train_seconds += dt
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / max(n_feat, 1):.4f}",
-                            tok_s=f"{epoch_acc['useful'] / max(epoch_acc['seconds'], 1e-9):.0f}", refresh=False)
-            if config.max_steps and global_step >= config.max_steps:
-                stop = True
-                break
-            if config.checkpoint_every and global_step % config.checkpoint_every == 0 and position < len(order):
-                checkpoint_now()
-
-        # --- end of epoch (or of max_steps): dev score, selection, hooks, log, checkpoint
-        metrics = evaluate_model(core, dev_records, config.threshold, config.eval_batch_size, ctx)
-        is_best = metrics["f1"] > best["f1"]
-        if is_best:
-            best = {"f1": metrics["f1"], "epoch": epoch + 1, "metrics": _short_metrics(metrics)}
-            if ctx.is_main:
-                save_model_dir(core, out_dir / "best")
-            D.barrier(ctx)
-        entry = {"epoch": epoch + 1, "train_loss": epoch_acc["loss"] / max(epoch_acc["features"], 1),
-                 "dev": _short_metrics(metrics), "is_best": is_best, "steps": epoch_acc["steps"],
-                 "global_step": global_step, "lr": scheduler.get_last_lr()[0],
-                 "train_features": len(features), "useful_tokens": epoch_acc["useful"],
-                 "train_seconds": epoch_acc["seconds"],
-                 "useful_tokens_per_s": epoch_acc["useful"] / max(epoch_acc["seconds"], 1e-9),
-                 "seconds": time.perf_counter() - epoch_start}
-        if stop and position < len(order):
-            entry["partial"] = True
-        new_records = hooks.on_epoch_end(epoch + 1, core, metrics, is_best) if hooks is not None else None
-        core.train()
-        new_records = D.broadcast_object(new_records, ctx)
-        if new_records is not None:
-            if not new_records:
-                raise CofeeError(f"epoch {epoch + 1}: the hook returned no training records")
-            records, records_changed = list(new_records), True
-            features = core.featurize(records, train=True)
-            if not features:
-                raise CofeeError(f"epoch {epoch + 1}: the relabelled records produced no features")
-            lengths = [len(f["input_ids"]) for f in features]
-            if epoch + 1 < config.epochs and not stop:
-                total_steps = planned_steps(epoch + 1, global_step)
-                if total_steps != schedule.total_steps:
-                    schedule.replan(global_step, total_steps)
-                    bar.total = total_steps
-        history.append(entry)
-        if ctx.is_main:
-            _write_log(log_path, history)
-            dev = entry["dev"]
-            bar.write(f"epoch {epoch + 1}: loss {entry['train_loss']:.4f}  dev P {dev['precision']:.4f} "
-                      f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}{'  (best)' if is_best else ''}  "
-                      f"{entry['useful_tokens_per_s']:.0f} useful tokens/s", file=sys.stderr)
-        epoch += 1
-        position, order = 0, None
-        epoch_acc = {"loss": 0.0, "features": 0, "useful": 0, "seconds": 0.0, "steps": 0}
-        if epoch < config.epochs and not stop:
-            checkpoint_now()
+        _train_epoch(run, bar)
+        metrics, is_best = _evaluate_epoch(run, dev_records)   # dev F1; a new best goes to best/
+        entry = _epoch_entry(run, metrics, is_best, epoch_start)
+        _relabel(run, metrics, is_best, bar)                   # hooks: NEE self-picking, FET re-clustering
+        _log_epoch(run, entry, bar)
+        _next_epoch(run)                                       # and checkpoint, unless the run is over
     bar.close()
-
-    if ctx.is_main and not config.keep_checkpoint:
-        for name in ("checkpoint", ".checkpoint.old"):
-            shutil.rmtree(out_dir / name, ignore_errors=True)
-    elif config.keep_checkpoint:
-        checkpoint_now()
-    D.barrier(ctx)
-    tps = useful_total / train_seconds if train_seconds > 0 else 0.0
-    _say(ctx, f"training throughput: {tps:.0f} useful (non-padding) tokens/s "
-              f"({useful_total} tokens in {train_seconds:.1f} s of training); best dev F1 {best['f1']:.4f} "
-              f"at epoch {best['epoch']}")
-    return TrainResult(best_f1=best["f1"], best_epoch=best["epoch"], best_metrics=best["metrics"],
-                       history=history, tokens_per_second=tps, useful_tokens=int(useful_total),
-                       train_seconds=train_seconds, steps=global_step, out_dir=str(out_dir),
-                       best_dir=str(out_dir / "best"), resumed_from_step=resumed_from,
-                       precision=choice.to_dict(), num_threads=threads)
+    return _finish(run, choice.to_dict(), threads)

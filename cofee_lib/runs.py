@@ -12,7 +12,7 @@ training run a folder named by a digest of *what it computes*:
   tokenizer; this key cannot);
 * the training and dev records (their content, not their file names);
 * the training configuration fields that change results
-  (:data:`cofee_lib.engine.FINGERPRINT_FIELDS`, with the precision as chosen
+  (:data:`cofee_lib.settings.FINGERPRINT_FIELDS`, with the precision as chosen
   for this machine: an fp32 run and a bf16 run never share a folder) and the
   stage's own settings.
 
@@ -33,7 +33,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import cache
+from .checkpoints import find_checkpoint, records_digest, weights_digest
+from .distributed import context
 from .errors import CofeeError
+from .settings import FINGERPRINT_FIELDS
 
 STORE = "runs"
 
@@ -60,8 +63,6 @@ def tokenizer_digest(model) -> str | None:
 
 def model_identity(model) -> dict:
     """What an initial model contributes to a run's key: weights, cofee.json content, tokenizer."""
-    from .engine import weights_digest
-
     config = model.config_dict() if hasattr(model, "config_dict") else {}
     config.pop("encoder", None)  # where the weights came from: a path, not content (the weights digest covers it)
     vocab = None
@@ -73,9 +74,6 @@ def model_identity(model) -> dict:
 
 def run_key(name: str, model, train_records, dev_records, config, settings: dict | None = None) -> dict:
     """The content key of one training run (see the module docstring)."""
-    from .distributed import context
-    from .engine import FINGERPRINT_FIELDS, records_digest
-
     config = config.resolved(context().device)  # the precision the run will use, not "auto"
     return {"run": name, "model": model_identity(model),
             "train": records_digest(train_records), "dev": records_digest(dev_records),
@@ -117,8 +115,6 @@ def run_cached(name: str, model, train_records, dev_records, config, work_dir, o
     (``cofee pretrain --no-cache``); it continues a checkpoint there only when
     ``resume`` is true (``--resume``), as ``cofee train`` does.
     """
-    from .engine import find_checkpoint
-
     out = Path(out)
     if not use_cache:
         return execute(out, resume)
@@ -132,7 +128,7 @@ def run_cached(name: str, model, train_records, dev_records, config, work_dir, o
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)
         report = execute(folder, find_checkpoint(folder) is not None)
-        cache._write_stamp(folder, key, {"report": str(report_path)})
+        cache.write_stamp(folder, key, {"report": str(report_path)})
         report["reused"] = False
     report["store"] = str(folder)
     link(out, folder)

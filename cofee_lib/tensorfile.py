@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 _MARKERS = ("__tensor__", "__ndarray__", "__tuple__", "__intkeys__")
 
@@ -72,8 +73,6 @@ def _join(obj, tensors: dict):
 
 def save_tree(stem, obj) -> list[Path]:
     """Write ``obj`` as ``<stem>.safetensors`` and ``<stem>.json``; return the two paths."""
-    from safetensors.torch import save_file
-
     stem = Path(stem)
     tensors: dict = {}
     tree = _split(obj, "root", tensors)
@@ -85,8 +84,6 @@ def save_tree(stem, obj) -> list[Path]:
 
 def load_tree(stem):
     """Read what :func:`save_tree` wrote at ``stem`` (``ValueError``/``OSError`` if unreadable)."""
-    from safetensors.torch import load_file
-
     stem = Path(stem)
     tensors = load_file(str(stem.with_name(stem.name + ".safetensors")))
     tree = json.loads(stem.with_name(stem.name + ".json").read_text(encoding="utf-8"))

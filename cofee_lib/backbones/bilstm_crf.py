@@ -18,18 +18,16 @@ import collections
 import json
 import logging
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..cache import atomic_dir
 from ..errors import CofeeError
 from ..manifest import write_manifest
 from ..settings import DEFAULT_THRESHOLD
 from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, Backbone, progress_bar
 from .decoding import bio_labels, decode_bio, encode_bio
-from .transformer import _replace_dir
 
 log = logging.getLogger("cofee")
 
@@ -236,19 +234,13 @@ class BiLSTMCRFBackbone(Backbone):
         if self.word_vocab is None:
             raise CofeeError("bilstm-crf has no vocabulary yet: nothing to save")
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with atomic_dir(directory) as tmp:  # written beside, renamed into place: never half a model
             save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp / WEIGHTS_NAME))
             (tmp / VOCAB_NAME).write_text(json.dumps({"words": self.word_vocab, "chars": self.char_vocab},
                                                      ensure_ascii=False) + "\n", encoding="utf-8")
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
             write_manifest(tmp)
-            _replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def from_pretrained(cls, directory, cfg: dict):

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..cache import atomic_dir
 from ..errors import CofeeError
 from ..manifest import write_manifest
 from ..settings import DEFAULT_THRESHOLD
@@ -366,9 +364,7 @@ class TransformerBackbone(Backbone):
         from safetensors.torch import save_file
 
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with atomic_dir(directory) as tmp:  # written beside, renamed into place: never half a model
             from ..encoders import quiet_transformers
 
             with quiet_transformers():
@@ -378,10 +374,6 @@ class TransformerBackbone(Backbone):
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
             write_manifest(tmp)
-            _replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def load_heads(self, directory, strict: bool = True) -> bool:
         """Load ``cofee_heads.safetensors`` from ``directory``; with ``strict=False``
@@ -411,19 +403,3 @@ class TransformerBackbone(Backbone):
         model = cls._from_config(encoder, tokenizer, cfg, str(directory))
         model.load_heads(directory, strict=True)
         return model
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move the finished ``tmp`` directory onto ``target`` (replacing an old one)."""
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.rmdir(old)
-        os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
