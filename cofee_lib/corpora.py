@@ -1,4 +1,4 @@
-"""The corpus chapter in library form: D_g with its statistics, and the Matching baseline scores.
+"""The corpus chapter in library form: D_g with its statistics.
 
 What notebooks 01 and 02 call (paper Sec. 4.1, 4.2, 5.2, 5.3). Records follow
 :mod:`cofee_lib.records`: word-level tokens, spans ``[start, end, type]`` with
@@ -16,8 +16,10 @@ an **inclusive** end.
   the key ``cofee pretrain`` uses (:func:`cofee_lib.pipeline.build_corpora`),
   so either reuses the D_g the other built.
 * :func:`min_anchors_sweep`: sentences and anchors kept at each threshold.
-* :func:`matching_scores`: the Gazetteer Matching baseline scored on gold
-  records, with gold restricted to the types the gazetteers have.
+
+The Gazetteer Matching baseline scored on a dataset's gold records (notebook
+02) is :mod:`cofee_lib.datasets.baseline` (``matching_scores``): this layer
+loads no dataset and scores against none.
 """
 from __future__ import annotations
 
@@ -45,12 +47,12 @@ def corpus_settings(preset, **overrides) -> dict:
     ``pretrain`` section (``max_words`` there), everything else from its
     ``corpus`` section. ``limit_pages=0`` means "all pages".
     """
-    from .presets import get_preset
+    from .presets import PRESET_NAMES, get_preset
 
     table = get_preset(preset) if isinstance(preset, str) else dict(preset or {})
     if "corpus" not in table:
         raise CofeeError("the preset has no 'corpus' section (cofee_lib/resources/presets.json); "
-                         "expected one of the kit's presets: smoke, default, paper")
+                         f"expected one of the kit's presets: {', '.join(PRESET_NAMES)}")
     pretrain = StageSettings.from_dict(table.get("pretrain", {}), where="the preset's pretrain section")
     settings = {"dumps": list(pretrain.dumps), "lang": "en", "min_anchors": pretrain.min_anchors,
                 "max_len": pretrain.max_words}
@@ -193,36 +195,3 @@ def min_anchors_sweep(anchor_histogram: dict, thresholds) -> list[dict]:
         rows.append({"min_anchors": int(k), "sentences": sum(kept.values()),
                      "anchors": sum(a * n for a, n in kept.items())})
     return rows
-
-
-# --------------------------------------------------------------------------- Matching baseline
-
-def restrict_types(records, types) -> tuple[list[dict], Counter]:
-    """Records with only the spans whose type is in ``types`` (new dicts), and a count of the spans removed by type."""
-    types = set(types)
-    removed: Counter = Counter()
-    out = []
-    for rec in records:
-        removed.update(t for _, _, t in rec["spans"] if t not in types)
-        out.append(dict(rec, spans=[list(s) for s in rec["spans"] if s[2] in types]))
-    return out, removed
-
-
-def matching_scores(gold_records, gazetteers, **options) -> dict:
-    """Score the Gazetteer Matching baseline (paper Sec. 5.3) on gold records.
-
-    Gold spans of types no gazetteer has (CoNLL-2003 ``MISC``) are removed
-    first, as the baseline cannot predict them (``removed_gold`` counts them);
-    then :func:`cofee_lib.matching.match_records` tags the sentences and
-    :func:`cofee_lib.metrics.evaluate_records` scores them: entity-level exact
-    match, micro P/R/F1 in [0, 1], overall and per type. ``gazetteers`` is a
-    ``{type: entries}`` mapping or a :class:`~cofee_lib.matching.GazetteerMatcher`.
-    """
-    from .matching import GazetteerMatcher, match_records
-    from .metrics import evaluate_records
-
-    types = set(gazetteers.priority) if isinstance(gazetteers, GazetteerMatcher) else set(gazetteers)
-    gold, removed = restrict_types(gold_records, types)
-    scores = evaluate_records(gold, match_records(gold, gazetteers, **options))
-    scores["removed_gold"] = dict(sorted(removed.items()))
-    return scores

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .errors import CofeeError, atomic_open
 from .hardware import choose_precision
+from .records import keep_types
 from .presets import stage_settings, train_config, train_settings
 
 WEAK_ROWS = ("Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI")
@@ -92,7 +93,7 @@ def _write(path: Path, result: dict) -> None:
 
 
 def _file_name(target: str) -> str:
-    from .userdata import safe_name
+    from .datasets import safe_name
 
     return safe_name(target)
 
@@ -103,7 +104,7 @@ def _test_records(target: str, types, preset: str) -> list[dict]:
     from .pipeline import subsample
 
     test = subsample(load_dataset(target, "test"), stage_settings(preset).max_test_sentences, 0)
-    return [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in test]
+    return keep_types(test, types)
 
 
 # --------------------------------------------------------------------------- Table 3
@@ -121,7 +122,6 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     from .matching import match_records
     from .metrics import evaluate_records
     from .pipeline import evaluate_once, pretrain
-    from .presets import get_preset
 
     out_dir = Path(out_dir)
     if seed is None:
@@ -210,7 +210,7 @@ def supervised_data(target: str, max_train_sentences: int | None, max_dev_senten
     from .pipeline import fraction_subset, subsample
 
     types = list(types or dataset_types(target))
-    train = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in load_dataset(target, "train")]
+    train = keep_types(load_dataset(target, "train"), types)
     train = subsample(train, max_train_sentences, seed)
     if fraction < 1.0:
         train = fraction_subset(train, fraction, seed)
@@ -369,7 +369,6 @@ def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work
     from .matching import match_records
     from .metrics import evaluate_records
     from .pipeline import subsample
-    from .presets import get_preset
     from .datasets import load_dataset
 
     points = []
@@ -380,7 +379,7 @@ def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work
         gaz = load_gazetteers(point["gazetteers"])
         types = [t for t in gaz]
         dev = subsample(load_dataset(target, "dev"), stage_settings(preset).max_dev_sentences, seed)
-        dev = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in dev]
+        dev = keep_types(dev, types)
         matching = evaluate_records(dev, match_records(dev, gaz))
         points.append({"fraction": f, "gazetteer_entries": {t: len(e) for t, e in gaz.items()},
                        "matching_dev_F1": matching["f1"], **point})
@@ -389,11 +388,13 @@ def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work
 
 def gazetteer_sizes(target: str, fractions, lang: str = "en", seed: int = 0) -> list[dict]:
     """Figure 3a: entries per type of the gazetteers built with each share (nested for one seed)."""
+    from .datasets import load_train
     from .gazetteers import build_gazetteers
 
     rows = []
     for f in fractions:
-        entries, provenance = build_gazetteers(lang, target=target if lang == "en" else None, fraction=f, seed=seed)
+        entries, provenance = build_gazetteers(lang, target=target if lang == "en" else None, fraction=f, seed=seed,
+                                               load_train=load_train)
         rows.extend({"fraction": f, "type": t, "entries": len(v)} for t, v in entries.items())
     return rows
 

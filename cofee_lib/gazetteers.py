@@ -48,7 +48,9 @@ English (``--lang en``), types PER, LOC, ORG
   and PER takes the person surfaces of the **training split of the other
   English dataset**, never of the target: ``--target wnut16`` -> the PER
   spans of CoNLL-2003 train, ``--target conll2003`` -> the person spans of
-  the kit's WNUT-16 train split (:mod:`cofee_lib.datasets`); surfaces without
+  the kit's WNUT-16 train split. This module loads no dataset: the caller
+  passes ``load_train`` (:func:`cofee_lib.datasets.load_train`), which
+  :func:`build_gazetteers` asks for that one training split. Surfaces without
   a capital letter (``lady gaga``) are dropped (``require_capital``).
   Without ``--target`` no dataset names are used (``provenance.json`` says
   so). Added to both: US census full names (``census="pairs"``: every pair
@@ -65,7 +67,8 @@ English (``--lang en``), types PER, LOC, ORG
 Chinese (``--lang zh``), types PER, LOC, ORG
 -------------------------------------------
 GPE is folded into LOC: MSRA, the only Chinese NER set the kit can reach,
-has PER/LOC/ORG. Every entry is all Han characters (jieba noise like
+has PER/LOC/ORG (:func:`fold_gpe` does the same to the paper's counts, to
+compare sizes). Every entry is all Han characters (jieba noise like
 ``c++`` is dropped) and at least two characters long.
 
 * **PER** = jieba ``nr`` and ``nrfg`` words of ``jieba_per_min_len`` (3) to 4
@@ -81,6 +84,13 @@ has PER/LOC/ORG. Every entry is all Han characters (jieba noise like
   cities). The Han alternate names of GeoNames cities (``geonames_han``) cost
   precision on MSRA dev and are off.
 * **ORG** = jieba ``nt`` words (frequency >= ``jieba_min_freq_org``).
+
+Writing and reading
+-------------------
+:func:`write_gazetteers` writes a directory, :func:`load_gazetteers` reads
+one back (a :class:`Gazetteers`), :func:`make_gazetteers` builds, writes and
+reads back in one call, and :func:`copy_gazetteers` writes the user's own
+gazetteer folder as the kit writes its own.
 
 Subsampling (``--fraction F --seed S``, Figure 3)
 -------------------------------------------------
@@ -108,9 +118,11 @@ from .errors import CofeeError, InputError
 
 ENGLISH_TYPES = ("PER", "LOC", "ORG")
 CHINESE_TYPES = ("PER", "LOC", "ORG")
+#: The English target datasets (``--target``), each the other's source of PER names; the one
+#: place these names are listed (:data:`cofee_lib.datasets.ENGLISH_TARGETS` is this tuple).
 TARGETS = ("wnut16", "conll2003")
-#: For a target dataset, the dataset whose TRAINING split gives the PER entries.
-PER_SOURCE_FOR_TARGET = {"wnut16": "conll2003", "conll2003": "wnut16"}
+#: For a target dataset, the dataset whose TRAINING split gives the PER entries: the other target.
+PER_SOURCE_FOR_TARGET = dict(zip(TARGETS, reversed(TARGETS)))
 PROVENANCE = "provenance.json"
 
 #: Legal-form suffixes stripped from company names to make extra ORG variants.
@@ -503,12 +515,6 @@ def _fetch(name):
     return fetch(name)
 
 
-def _dataset_train(name):
-    from .datasets import load_dataset
-
-    return load_dataset(name, "train")
-
-
 def _source(name: str, used: str, entries: set[str]) -> dict:
     """A provenance item: the fetched source (package and version from ``sources.json``), what was used, how many."""
     from .sources import source_info
@@ -517,8 +523,12 @@ def _source(name: str, used: str, entries: set[str]) -> dict:
     return {"source": name, "package": f"{info['package']}=={info['version']}", "used": used, "entries": len(entries)}
 
 
-def build_english(target: str | None, options: dict) -> tuple[dict[str, set[str]], dict]:
-    """English PER/LOC/ORG entries and the provenance of each type (fetches the sources)."""
+def build_english(target: str | None, options: dict, load_train=None) -> tuple[dict[str, set[str]], dict]:
+    """English PER/LOC/ORG entries and the provenance of each type (fetches the sources).
+
+    With a ``target``, ``load_train(name)`` gives the training records of the
+    dataset ``PER_SOURCE_FOR_TARGET[target]`` (see :func:`build_gazetteers`).
+    """
     sources: dict[str, list] = {"PER": [], "LOC": [], "ORG": []}
     cities = geonames_locations(_fetch("geonames"), options["geonames_min_population"], options["geonames_alternates"])
     countries = pycountry_locations(_fetch("pycountry"))
@@ -532,7 +542,8 @@ def build_english(target: str | None, options: dict) -> tuple[dict[str, set[str]
         ", plus the names without legal-form suffixes" if options["ticker_variants"] else ""), companies))
     if target is not None:
         other = PER_SOURCE_FOR_TARGET[target]
-        records = _dataset_train(other)
+        _check_loader(load_train, target)
+        records = load_train(other)
         for gaz_type in options["other_dataset_types"]:
             min_tokens = options["per_min_tokens"] if gaz_type == "PER" else 1
             names = {e for e in span_surfaces(records, (gaz_type,)) if len(tokenize_entry(e)) >= min_tokens}
@@ -582,13 +593,23 @@ def build_chinese(options: dict) -> tuple[dict[str, set[str]], dict]:
     return gaz, sources
 
 
+def _check_loader(load_train, target: str) -> None:
+    if load_train is None:
+        raise CofeeError(f"the English gazetteers for target {target!r} take their person names from the "
+                         f"{PER_SOURCE_FOR_TARGET[target]} training split: pass load_train "
+                         "(cofee_lib.datasets.load_train)")
+
+
 def build_gazetteers(lang: str, target: str | None = None, fraction: float = 1.0, seed: int = 0,
-                     options: dict | None = None) -> tuple[dict[str, list[str]], dict]:
+                     options: dict | None = None, load_train=None) -> tuple[dict[str, list[str]], dict]:
     """Build typed gazetteers from the fetched sources: ``({type: sorted entries}, provenance)``.
 
     ``options`` override :func:`default_options`; ``target`` (English only)
     picks the dataset the gazetteers will be evaluated on, whose data is then
-    never used (see the module docstring).
+    never used (see the module docstring). With a ``target``, ``load_train``
+    is called once, ``load_train(PER_SOURCE_FOR_TARGET[target])``, for the
+    training records of the other English dataset (the registry's
+    :func:`cofee_lib.datasets.load_train`; this module loads no dataset).
     """
     opts = default_options(lang)
     unknown = set(options or {}) - set(opts)
@@ -597,11 +618,13 @@ def build_gazetteers(lang: str, target: str | None = None, fraction: float = 1.0
     opts.update(options or {})
     if target is not None and target not in TARGETS:
         raise CofeeError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if target is not None and lang == "en":
+        _check_loader(load_train, target)  # before anything is fetched
     if lang == "en":
-        full, sources = build_english(target, opts)
+        full, sources = build_english(target, opts, load_train)
     else:
         if target is not None:
-            raise CofeeError("--target is for English (wnut16, conll2003); Chinese gazetteers do not use it")
+            raise CofeeError(f"--target is for English ({', '.join(TARGETS)}); Chinese gazetteers do not use it")
         full, sources = build_chinese(opts)
     gaz = {t: subsample(entries, fraction, seed, t) for t, entries in full.items()}
     provenance = {
@@ -705,3 +728,52 @@ def load_gazetteers(directory) -> Gazetteers:
     lang = provenance.get("lang") or guess_lang(data)
     return Gazetteers(data, lang=lang, case_sensitive=bool(provenance.get("case_sensitive", True)),
                       all_caps_title=bool(provenance.get("all_caps_title", False)), provenance=provenance)
+
+
+def make_gazetteers(out_dir, lang: str, target: str | None = None, fraction: float = 1.0, seed: int = 0,
+                    options: dict | None = None, load_train=None) -> Gazetteers:
+    """Build gazetteers (:func:`build_gazetteers`), write them into ``out_dir`` and read them back.
+
+    E.g. ``make_gazetteers(work / "gazetteers" / "zh-msra", "zh")``: the Chinese
+    gazetteers notebook 02 scores on MSRA. Not cached: every call builds.
+    """
+    entries, provenance = build_gazetteers(lang, target=target, fraction=fraction, seed=seed, options=options,
+                                           load_train=load_train)
+    return load_gazetteers(write_gazetteers(out_dir, entries, provenance))
+
+
+def copy_gazetteers(source, dest, lang: str, fraction: float = 1.0, seed: int = 0) -> dict:
+    """Write the user's gazetteer folder ``source`` into ``dest`` as the kit writes its own; ``{type: count}``.
+
+    Entries are read by :func:`load_gazetteers` (blank lines skipped,
+    whitespace normalised), ``fraction`` of each type kept by
+    :func:`subsample` (Figure 3), and a ``provenance.json`` says where they
+    came from. The user's own ``provenance.json`` (matching options such as
+    ``case_sensitive``) is kept; without one the language is ``lang`` (the
+    dataset's).
+    """
+    gaz = load_gazetteers(source)
+    kept = {t: subsample(entries, fraction, seed, t) for t, entries in gaz.items()}
+    provenance = {**gaz.provenance,
+                  "lang": gaz.provenance.get("lang") or lang,
+                  "case_sensitive": gaz.case_sensitive, "all_caps_title": gaz.all_caps_title,
+                  "source": f"the user's gazetteers, {Path(source).resolve()}",
+                  "fraction": fraction, "seed": seed,
+                  "counts": {t: len(v) for t, v in kept.items()},
+                  "counts_full": {t: len(v) for t, v in gaz.items()}}
+    write_gazetteers(dest, kept, provenance)
+    return provenance["counts"]
+
+
+def fold_gpe(counts: dict) -> dict:
+    """``{type: n}`` with ``GPE`` added into ``LOC`` (and no ``GPE`` key), as the kit's Chinese gazetteers fold it.
+
+    MSRA, and so the kit's Chinese gazetteers, have PER, LOC and ORG only;
+    the paper's Chinese gazetteers (Sec. 5.2) also have GPE. Folded, the two
+    compare type by type: ``fold_gpe({"PER": 1, "GPE": 2, "LOC": 3})`` ->
+    ``{"PER": 1, "LOC": 5}``.
+    """
+    out = {t: n for t, n in counts.items() if t != "GPE"}
+    if "GPE" in counts:
+        out["LOC"] = out.get("LOC", 0) + counts["GPE"]
+    return out

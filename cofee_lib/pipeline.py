@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cache, paths, presets
-from .corpora import general_corpus
-from .gazetteers import build_gazetteers, default_options, load_gazetteers, write_gazetteers
-from .matching import label_anchors
 from .backbones import CONFIG_NAME, build_backbone, load_backbone, read_config
-from .datasets import dataset_types, load_dataset
+from .corpora import general_corpus
+from .datasets import (ENGLISH_TARGETS, dataset_lang, dataset_types, is_user_dataset, load_dataset, load_train,
+                       safe_name)
+from .datasets.user import user_dataset_spec, user_gazetteer_dir
+from .gazetteers import build_gazetteers, copy_gazetteers, default_options, load_gazetteers, write_gazetteers
+from .matching import label_anchors
 from .errors import CofeeError
 from .metrics import evaluate_records
 from .queries import get_queries
@@ -42,9 +44,6 @@ from .runs import run_cached
 from .settings import DEFAULT_THRESHOLD, StageSettings
 from .stages import (ESI_TYPE, keep_types, label_set_stats, run_esi, run_fet, run_nee, run_nee_without_picking,
                      write_report)
-from .userdata import is_user_dataset, user_dataset_lang
-
-ENGLISH_TARGETS = ("wnut16", "conll2003")  # TODO(registry): from the dataset registry
 
 
 def _say(msg: str) -> None:
@@ -89,8 +88,6 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
     gaz_name = f"{lang}-{target}" + ("" if gazetteer_fraction == 1.0 else f"-f{gazetteer_fraction:g}-s{gazetteer_seed}")
     user_gaz = None
     if is_user_dataset(target):  # the user's dataset: its own gazetteers if it has them (cofee_lib.userdata)
-        from .userdata import copy_gazetteers, safe_name, user_dataset_spec, user_gazetteer_dir
-
         spec, user_gaz = user_dataset_spec(target), user_gazetteer_dir(target)
         if user_gaz is None and spec["gazetteers_required"]:
             raise CofeeError(f"dataset {target!r} needs its gazetteers: expected {spec['gazetteers']}/TYPE.txt "
@@ -112,7 +109,7 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
         if user_gaz is not None:
             return copy_gazetteers(user_gaz, path, lang, fraction=gazetteer_fraction, seed=gazetteer_seed)
         gaz, provenance = build_gazetteers(lang, target=gaz_key["target"], fraction=gazetteer_fraction,
-                                           seed=gazetteer_seed)
+                                           seed=gazetteer_seed, load_train=load_train)
         write_gazetteers(path, gaz, provenance)
         return provenance["counts"]
 
@@ -251,7 +248,7 @@ def parse_stages(stages) -> list[str]:
 def target_lang(target: str, lang: str) -> str:
     """The language of ``target``: a user dataset says its own; the kit's English targets are English."""
     if is_user_dataset(target):
-        return user_dataset_lang(target)
+        return dataset_lang(target)
     if target not in ENGLISH_TARGETS and lang == "en":
         raise CofeeError(f"--target must be one of {', '.join(ENGLISH_TARGETS)} for English")
     return lang
@@ -335,10 +332,9 @@ def final_model_dir(out) -> Path:
     raise CofeeError(f"{out}: neither a model directory (cofee.json) nor a pretrain run (final)")
 
 
-def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshold: float = 0.5) -> dict:
+def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Score a selected model on (test) records: the one read of the test split, for the report."""
     model = load_backbone(model_dir)
-    types = set(model.types)
-    gold = [dict(r, spans=[s for s in r["spans"] if s[2] in types]) for r in records]
+    gold = keep_types(records, model.types)
     pred = model.predict(gold, threshold=threshold, batch_size=batch_size, progress=True)
     return evaluate_records(gold, [dict(r, spans=p) for r, p in zip(gold, pred)])

@@ -3,7 +3,8 @@
 The queries live in ``resources/queries.json``, one block per dataset name.
 :func:`get_queries` returns ``{type: query}`` for a dataset; :func:`queries_for_types`
 picks queries for a list of types (used when a backbone is built without
-explicit queries).
+explicit queries); :func:`user_queries` gives a user dataset's (its query set,
+its own queries, ``Find <type> entities`` for the rest).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import functools
 import json
 from importlib import resources
 
-from .errors import CofeeError
+from .errors import CofeeError, InputError
 
 ALIASES = {"ontonotes": "ontonotes4", "ontonotes-4": "ontonotes4", "e-commerce": "ecommerce",
            "conll03": "conll2003", "conll-2003": "conll2003", "wnut": "wnut16", "wnut-16": "wnut16",
@@ -35,12 +36,29 @@ def get_queries(name: str) -> dict[str, str]:
     key = ALIASES.get(str(name).lower(), str(name).lower())
     table = _table()
     if key not in table:
-        from .userdata import is_user_dataset, user_queries
+        from .datasets import is_user_dataset
 
         if is_user_dataset(str(name)):  # the user's own dataset (or dir:<folder>): its query set or own queries
             return user_queries(str(name))
         raise CofeeError(f"no queries for {name!r}; known: {', '.join(sorted(table))}")
     return dict(table[key]["queries"])
+
+
+def user_queries(name: str) -> dict[str, str]:
+    """``{type: query}`` for a user dataset: its query set (or own queries), ``Find <type> entities`` for the rest."""
+    from .datasets.user import user_dataset_spec, user_dataset_types
+
+    spec = user_dataset_spec(name)
+    types = user_dataset_types(name)
+    given = spec["queries"]
+    if isinstance(given, str):
+        if given not in dataset_names():
+            raise InputError(spec["source"], None, f"{name}: queries names {given!r}, which resources/queries.json "
+                             f"does not hold (it has {', '.join(dataset_names())}); or give {{type: query}}")
+        table = get_queries(given)
+    else:
+        table = dict(given or {})
+    return {t: table.get(t) or f"Find {t} entities" for t in types}
 
 
 def queries_for_types(types, dataset: str | None = None) -> dict[str, str]:

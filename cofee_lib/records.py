@@ -214,3 +214,9 @@ def write_jsonl(path, records: Iterable[dict]) -> int:
 def spans_of(rec: dict) -> set[Span]:
     """The record's spans as a set of ``(start, end, type)`` tuples."""
     return {(int(s), int(e), str(t)) for s, e, t in rec["spans"]}
+
+
+def keep_types(records: Iterable[dict], types) -> list[dict]:
+    """Copies of ``records`` holding only the spans whose type is in ``types`` (other keys kept)."""
+    wanted = set(types)
+    return [{**rec, "spans": [list(sp) for sp in rec["spans"] if sp[2] in wanted]} for rec in records]

@@ -102,11 +102,12 @@ def test_pretrain_pipeline_reuses_the_notebooks_d_g(tmp_path, monkeypatch):
                                    progress=False)
     before = Path(built["path"]).stat().st_mtime_ns
 
-    def tiny_gazetteers(lang, target=None, fraction=1.0, seed=0, options=None):
+    def tiny_gazetteers(lang, target=None, fraction=1.0, seed=0, options=None, load_train=None):
         return {"PER": ["Charles Babbage"], "LOC": ["England"], "ORG": ["Royal Society"]}, {
             "lang": lang, "case_sensitive": True, "counts": {"PER": 1, "LOC": 1, "ORG": 1}}
 
     monkeypatch.setattr(gazetteers, "build_gazetteers", tiny_gazetteers)
+    monkeypatch.setattr(pipeline, "build_gazetteers", tiny_gazetteers, raising=False)  # bound at import there
     result = pipeline.build_corpora("wnut16", tmp_path, lang="en", dumps=(str(EN_XML),), min_anchors=4, max_len=250,
                                     progress=False)
     assert Path(result["d_g"]) == Path(built["path"])
@@ -132,10 +133,13 @@ def test_corpus_settings_come_from_the_preset_and_take_overrides():
         corpora.corpus_settings("smoke", min_anchor=3)
     with pytest.raises(CofeeError, match="no 'corpus' section"):
         corpora.corpus_settings({})
-    for name in ("smoke", "default", "paper"):
+    from cofee_lib.datasets import ENGLISH_TARGETS
+    from cofee_lib.presets import PRESET_NAMES
+
+    for name in PRESET_NAMES:
         settings = corpora.corpus_settings(name)
-        assert set(settings["matching"]) >= {"wnut16", "conll2003"}
-        assert set(settings["gazetteer_targets"]) == {"wnut16", "conll2003"}
+        assert set(settings["matching"]) >= set(ENGLISH_TARGETS)
+        assert set(settings["gazetteer_targets"]) == set(ENGLISH_TARGETS)
 
 
 # --------------------------------------------------------------------------- Matching
@@ -149,7 +153,9 @@ GAZ = {"PER": ["John Smith"], "LOC": ["Paris", "Rome"], "ORG": ["Acme"]}
 
 
 def test_matching_scores_by_hand():
-    scores = corpora.matching_scores(GOLD, GAZ)
+    from cofee_lib.datasets import matching_scores
+
+    scores = matching_scores(GOLD, GAZ)
     # predicted: a: John Smith PER (ok), Paris LOC (ok), Acme ORG (wrong span); b: Paris LOC (wrong), Rome LOC (ok)
     assert scores["removed_gold"] == {"MISC": 1}
     assert (scores["tp"], scores["n_pred"], scores["n_gold"]) == (3, 5, 5)
@@ -157,17 +163,43 @@ def test_matching_scores_by_hand():
     assert scores["per_type"]["LOC"]["tp"] == 2 and scores["per_type"]["ORG"]["tp"] == 0
     from cofee_lib.matching import GazetteerMatcher
 
-    assert corpora.matching_scores(GOLD, GazetteerMatcher(GAZ, lang="en")) == scores
+    assert matching_scores(GOLD, GazetteerMatcher(GAZ, lang="en")) == scores
     assert GOLD[0]["spans"][3] == [10, 10, "MISC"], "the gold records are not changed"
+    assert not hasattr(corpora, "matching_scores"), "the corpus layer scores against no dataset"
 
 
 def test_scores_frame_is_in_percent_with_an_all_row():
-    scores = {"toy": {"test": corpora.matching_scores(GOLD, GAZ)}}
+    from cofee_lib.datasets import matching_scores
+
+    scores = {"toy": {"test": matching_scores(GOLD, GAZ)}}
     frame = scores_frame(scores)
     assert list(frame.columns[:3]) == ["dataset", "split", "type"]
     all_row = frame[frame.type == "ALL"].iloc[0]
     assert all_row.P == 60.0 and all_row.F1 == 60.0 and all_row.gold == 5
     assert set(frame.type) == {"ALL", "PER", "LOC", "ORG"}
+
+
+def test_score_matching_reads_only_the_datasets_it_has_gazetteers_for(monkeypatch):
+    from cofee_lib import datasets
+
+    read = []
+
+    def fake_splits(name, splits=None, progress=True):
+        read.append(name)
+        return {split: GOLD for split in splits}
+
+    monkeypatch.setattr(datasets, "load_splits", fake_splits)
+    assert datasets.gazetteer_set("wnut16") == "en-wnut16" and datasets.gazetteer_set("msra") == "zh-msra"
+    scores = datasets.score_matching({"wnut16": ["dev", "test"], "msra": ["test"]}, {"en-wnut16": GAZ})
+    assert read == ["wnut16"] and list(scores) == ["wnut16"] and list(scores["wnut16"]) == ["dev", "test"]
+    assert scores["wnut16"]["test"] == datasets.matching_scores(GOLD, GAZ)
+    against = datasets.baseline.matching_against_paper(scores_frame(scores), paper_numbers())
+    assert list(against.index) == ["paper: Twitter", "kit: wnut16 test"] and list(against.columns) == ["P", "R", "F1"]
+    assert against.loc["paper: Twitter", "F1"] == paper_table(3, "twitter").loc["Matching", "F1"]
+    assert against.loc["kit: wnut16 test", "F1"] == 60.0
+    assert datasets.stand_ins(paper_numbers()["datasets"]) == {"ontonotes4": "msra", "twitter": "wnut16"}
+    assert datasets.baseline.paper_matching(paper_numbers(), scores) == {
+        "twitter": paper_numbers()["table3"]["twitter"]["Matching"]}
 
 
 # --------------------------------------------------------------------------- views

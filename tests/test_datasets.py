@@ -152,6 +152,23 @@ def test_load_records_by_extension(tmp_path):
         datasets.load_records(conll, format="xml")
 
 
+def test_one_registry_answers_for_the_built_in_datasets():
+    import argparse
+
+    from cofee_lib import formats
+
+    assert datasets.load_records is formats.read_file  # the reader lives in cofee_lib.formats
+    assert [datasets.dataset_lang(n) for n in ("conll2003", "wnut16", "msra")] == ["en", "en", "zh"]
+    assert datasets.is_builtin("msra") and not datasets.is_builtin("ontonotes4") and not datasets.is_builtin(3)
+    assert not datasets.is_user_dataset("msra")
+    assert datasets.dataset_names()[:3] == ["conll2003", "wnut16", "msra"]
+    assert datasets.gazetteer_set("conll2003") == "en-conll2003" and datasets.gazetteer_set("msra") == "zh-msra"
+    assert datasets.ENGLISH_TARGETS == ("wnut16", "conll2003")
+    assert [datasets.target_arg(t) for t in datasets.ENGLISH_TARGETS] == list(datasets.ENGLISH_TARGETS)
+    with pytest.raises(argparse.ArgumentTypeError, match="'msra' is not a target: use wnut16, conll2003, a user"):
+        datasets.target_arg("msra")
+
+
 def test_unknown_dataset_and_split():
     with pytest.raises(CofeeError, match="unknown dataset 'ontonotes'.*conll2003, wnut16, msra"):
         datasets.load_dataset("ontonotes", "train")

@@ -154,7 +154,12 @@ def test_jionlp_readers(tmp_path):
 
 @pytest.fixture()
 def offline_sources(tmp_path, geonames_dir, monkeypatch):
-    """Point the builder at tiny hand-made sources; record which datasets it reads."""
+    """Point the builder at tiny hand-made sources; ``.load_train`` gives hand-made training splits
+    (also as the registry's, for the CLI) and ``.read`` records which datasets it was asked for."""
+    from types import SimpleNamespace
+
+    from cofee_lib import datasets as registry
+
     iso = tmp_path / "iso3166-1.json"
     iso.write_text(json.dumps({"3166-1": [{"alpha_2": "PL", "name": "Poland"}]}))
     indices = tmp_path / "indices_data.py"
@@ -171,17 +176,18 @@ def offline_sources(tmp_path, geonames_dir, monkeypatch):
         return datasets[name]
 
     monkeypatch.setattr(G, "_fetch", lambda name: paths[name])
-    monkeypatch.setattr(G, "_dataset_train", dataset_train)
+    monkeypatch.setattr(registry, "load_train", dataset_train)
     monkeypatch.setattr(G, "lowercase_word_counts", lambda dumps: Counter({"jordan": 1}))
-    return read
+    return SimpleNamespace(read=read, load_train=dataset_train)
 
 
 OFFLINE = {"census": "none", "geonames_min_population": 15000}
 
 
 def test_build_english_takes_person_names_from_the_other_dataset(offline_sources):
-    gaz, prov = G.build_gazetteers("en", target="wnut16", options=OFFLINE)
-    assert offline_sources == ["conll2003"]  # never the target's own data
+    load_train = offline_sources.load_train
+    gaz, prov = G.build_gazetteers("en", target="wnut16", options=OFFLINE, load_train=load_train)
+    assert offline_sources.read == ["conll2003"]  # never the target's own data
     assert gaz["PER"] == ["Bill Clinton"]
     assert "Jordan" not in gaz["LOC"]  # a common word in the (stubbed) Wikipedia counts
     assert "Deutsche Bank" in gaz["ORG"] and "Deutsche Bank AG" in gaz["ORG"]
@@ -189,14 +195,14 @@ def test_build_english_takes_person_names_from_the_other_dataset(offline_sources
     assert [(s["source"], s.get("entries")) for s in prov["sources"]["PER"]] == [("conll2003", 1), ("enwiki, enwiki-tables", None)]
     assert "TRAIN split" in prov["sources"]["PER"][0]["used"]
 
-    offline_sources.clear()
-    gaz, prov = G.build_gazetteers("en", target="conll2003", options=OFFLINE)
-    assert offline_sources == ["wnut16"]
+    offline_sources.read.clear()
+    gaz, prov = G.build_gazetteers("en", target="conll2003", options=OFFLINE, load_train=load_train)
+    assert offline_sources.read == ["wnut16"]
     assert gaz["PER"] == ["Taylor Swift"]  # "lady gaga": no capital letter, dropped
 
-    offline_sources.clear()
-    gaz, prov = G.build_gazetteers("en", options=OFFLINE)
-    assert offline_sources == [] and gaz["PER"] == []
+    offline_sources.read.clear()
+    gaz, prov = G.build_gazetteers("en", options=OFFLINE, load_train=load_train)
+    assert offline_sources.read == [] and gaz["PER"] == []
     assert "no --target" in prov["sources"]["PER"][0]["used"]
     assert prov["sources"]["LOC"][-1]["removed"] == 1  # Jordan
 
@@ -210,6 +216,32 @@ def test_build_options_are_checked(offline_sources):
         G.build_gazetteers("zh", target="wnut16")
     with pytest.raises(CofeeError, match="language"):
         G.build_gazetteers("fr")
+    # the gazetteers load no dataset: the caller passes the loader of the other English training split
+    with pytest.raises(CofeeError, match=r"person names from the conll2003 training split: pass load_train"):
+        G.build_gazetteers("en", target="wnut16", options=OFFLINE)
+    assert offline_sources.read == []
+
+
+def test_make_gazetteers_writes_and_reads_back(tmp_path, offline_sources):
+    gaz = G.make_gazetteers(tmp_path / "gaz", "en", target="wnut16", options=OFFLINE,
+                            load_train=offline_sources.load_train)
+    assert gaz == G.load_gazetteers(tmp_path / "gaz") and gaz["PER"] == {"Bill Clinton"}
+    assert gaz.provenance["target"] == "wnut16" and gaz.lang == "en"
+
+
+def test_fold_gpe_adds_gpe_into_loc():
+    assert G.fold_gpe({"PER": 1, "GPE": 2, "LOC": 3, "ORG": 4}) == {"PER": 1, "LOC": 5, "ORG": 4}
+    assert G.fold_gpe({"PER": 1, "GPE": 2}) == {"PER": 1, "LOC": 2}
+    assert G.fold_gpe({"PER": 1, "LOC": 3}) == {"PER": 1, "LOC": 3}
+
+
+def test_copy_gazetteers_keeps_the_users_options_and_subsamples(tmp_path):
+    src = tmp_path / "mine"
+    G.write_gazetteers(src, {"LOC": ["Paris", "Rome", "Oslo", "Bern"]}, {"case_sensitive": False})
+    assert G.copy_gazetteers(src, tmp_path / "out", "en", fraction=0.5, seed=3) == {"LOC": 2}
+    copied = G.load_gazetteers(tmp_path / "out")
+    assert copied.lang == "en" and not copied.case_sensitive and copied["LOC"] <= {"Paris", "Rome", "Oslo", "Bern"}
+    assert copied.provenance["counts_full"] == {"LOC": 4} and str(src.resolve()) in copied.provenance["source"]
 
 
 def test_cli_build_and_fraction(tmp_path, offline_sources, capsys):
@@ -279,7 +311,9 @@ def test_write_refuses_entries_with_newlines_and_leaves_the_old_directory(tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["wnut16", "conll2003"])
 def test_real_english_gazetteers(tmp_path, target):
-    gaz, prov = G.build_gazetteers("en", target=target)
+    from cofee_lib.datasets import load_train
+
+    gaz, prov = G.build_gazetteers("en", target=target, load_train=load_train)
     sizes = {t: len(v) for t, v in gaz.items()}
     assert 20_000 <= sizes["LOC"] <= 200_000, sizes
     assert 1_500 <= sizes["ORG"] <= 5_000, sizes
@@ -290,8 +324,8 @@ def test_real_english_gazetteers(tmp_path, target):
     assert [s["source"] for s in prov["sources"]["PER"]] == [other, "census-names", "enwiki, enwiki-tables"]
     assert all(s["source"] != target for t in prov["sources"] for s in prov["sources"][t])
     # Figure 3: a smaller fraction is a subset of a larger one
-    small, _ = G.build_gazetteers("en", target=target, fraction=0.2, seed=5)
-    large, _ = G.build_gazetteers("en", target=target, fraction=0.6, seed=5)
+    small, _ = G.build_gazetteers("en", target=target, fraction=0.2, seed=5, load_train=load_train)
+    large, _ = G.build_gazetteers("en", target=target, fraction=0.6, seed=5, load_train=load_train)
     for t in gaz:
         assert set(small[t]) <= set(large[t]) <= set(gaz[t])
         assert len(small[t]) == round(0.2 * sizes[t])

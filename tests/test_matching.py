@@ -250,11 +250,11 @@ def test_cli_corpus_match_bad_line_exits_2_and_writes_nothing(tmp_path, gaz_dir,
 
 @pytest.mark.slow
 def test_matching_baseline_on_real_wnut16_dev(tmp_path):
-    from cofee_lib.datasets import load_dataset
+    from cofee_lib.datasets import load_dataset, load_train
     from cofee_lib.gazetteers import build_gazetteers
     from cofee_lib.metrics import evaluate_records
 
-    gaz, provenance = build_gazetteers("en", target="wnut16")
+    gaz, provenance = build_gazetteers("en", target="wnut16", load_train=load_train)
     write_gazetteers(tmp_path / "gaz", gaz, provenance)
     dev = load_dataset("wnut16", "dev", progress=False)
     result = evaluate_records(dev, match_records(dev, load_gazetteers(tmp_path / "gaz")))
@@ -267,10 +267,10 @@ def test_matching_baseline_on_real_wnut16_dev(tmp_path):
 def test_matching_speed_on_conll2003_train(tmp_path):
     import time
 
-    from cofee_lib.datasets import load_dataset
+    from cofee_lib.datasets import load_dataset, load_train
     from cofee_lib.gazetteers import build_gazetteers
 
-    gaz, provenance = build_gazetteers("en", target="conll2003")
+    gaz, provenance = build_gazetteers("en", target="conll2003", load_train=load_train)
     matcher = GazetteerMatcher(Gazetteers({t: set(v) for t, v in gaz.items()}, all_caps_title=True))
     records = load_dataset("conll2003", "train", progress=False)
     n_tokens = sum(len(r["tokens"]) for r in records)

@@ -168,6 +168,24 @@ def test_dir_target_with_dataset_json(tmp_path, root):
     assert queries.get_queries(target) == {"PER": "人名", "GPE": "Find GPE entities"}
 
 
+def test_the_registry_answers_for_user_datasets_and_the_old_names_still_import(tmp_path, root):
+    from cofee_lib import gazetteers
+    from cofee_lib.datasets import user
+
+    onto(root)
+    twitter(root)
+    assert datasets.dataset_lang("ontonotes4") == "zh" and datasets.dataset_lang("twitter") == "en"
+    assert datasets.is_user_dataset("twitter") and not datasets.is_builtin("twitter")
+    assert datasets.dataset_names() == ["conll2003", "wnut16", "msra", "ontonotes4", "ecommerce", "twitter"]
+    assert datasets.gazetteer_set("ontonotes4") == "zh-ontonotes4"
+    assert datasets.target_arg("twitter") == "twitter"
+    assert userdata.user_dataset_spec is user.user_dataset_spec and userdata.load_user_splits is user.load_user_splits
+    assert userdata.user_queries is queries.user_queries and userdata.copy_gazetteers is gazetteers.copy_gazetteers
+    assert userdata.target_arg is datasets.target_arg and userdata.is_user_dataset is datasets.is_user_dataset
+    with pytest.raises(CofeeError, match="split_file applies to wnut16 and msra"):
+        datasets.load_splits("twitter", split_file=tmp_path / "x.json")
+
+
 def test_dir_target_without_dataset_json_guesses_files_scheme_types_and_language(tmp_path, root):
     folder = tmp_path / "mine"
     put(folder / "train.txt", "Ada B-PER\nLovelace E-PER\nin O\nLondon S-LOC\n")
@@ -250,6 +268,7 @@ def test_build_corpora_uses_the_users_gazetteers_and_follows_their_content(root,
         raise AssertionError("the kit's gazetteers were built although the user gave theirs")
 
     monkeypatch.setattr(gazetteers, "build_gazetteers", no_kit_gazetteers)
+    monkeypatch.setattr(pipeline, "build_gazetteers", no_kit_gazetteers, raising=False)  # bound at import there
     work = tmp_path / "work"
     result = pipeline.build_corpora("twitter", work, lang="en", dumps=(str(EN_XML),), progress=False)
     assert Path(result["gazetteers"]).name == "user-twitter"

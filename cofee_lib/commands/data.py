@@ -44,11 +44,11 @@ def _load(args, progress: bool, report):
     """``(records, label, types)`` of a built-in / user dataset split or of a file; None after --stats only."""
     from pathlib import Path
 
-    from ..datasets import DATASETS, dataset_types, load_dataset, load_records, load_splits, record_stats
+    from ..datasets import (DATASETS, dataset_types, is_builtin, is_user_dataset, load_dataset, load_records,
+                            load_splits, record_stats)
     from ..errors import CofeeError, check_input
-    from ..userdata import is_user_dataset
 
-    if args.name in DATASETS or is_user_dataset(args.name):  # built-in, or the user's (cofee paper-data)
+    if is_builtin(args.name) or is_user_dataset(args.name):  # built-in, or the user's (cofee paper-data)
         if args.stats:
             splits = load_splits(args.name, progress=progress)
             print(_stats_table({s: record_stats(r) for s, r in splits.items()}, dataset_types(args.name)), file=report)

@@ -19,11 +19,12 @@ def resolve_init(init: str):
     """The model folder behind ``--init`` (pretrain run, stage folder or model folder)."""
     from pathlib import Path
 
+    from ..backbones import CONFIG_NAME
     from ..errors import CofeeError
     from ..pipeline import final_model_dir
 
     path = Path(init)
-    if (path / "best" / "cofee.json").is_file():
+    if (path / "best" / CONFIG_NAME).is_file():
         return path / "best"
     try:
         return final_model_dir(path)

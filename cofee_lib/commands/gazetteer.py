@@ -13,6 +13,8 @@ import sys
 
 
 def register(sub):
+    from ..datasets import ENGLISH_TARGETS
+
     p = sub.add_parser("gazetteer", help="build typed gazetteers (PER/LOC/ORG) from the fetched sources")
     gaz_sub = p.add_subparsers(dest="gazetteer_command", metavar="SUBCOMMAND", required=True)
     b = gaz_sub.add_parser(
@@ -22,7 +24,7 @@ def register(sub):
                     "jionlp and GeoNames for Chinese). One entry per line, sorted, UTF-8.")
     b.add_argument("--lang", choices=["en", "zh"], required=True, help="English or Chinese gazetteers")
     b.add_argument("--out", required=True, help="output directory (its *.txt and provenance.json are replaced)")
-    b.add_argument("--target", choices=["wnut16", "conll2003"], default=None,
+    b.add_argument("--target", choices=list(ENGLISH_TARGETS), default=None,
                    help="English: the dataset the gazetteers will be evaluated on; PER names then come from the "
                         "training split of the OTHER dataset (never the target)")
     b.add_argument("--fraction", type=float, default=1.0,
@@ -86,13 +88,14 @@ def _parse_overrides(items, defaults: dict, lang: str) -> dict:
 
 
 def run_build(args):
+    from .. import datasets
     from ..errors import check_output
     from ..gazetteers import build_gazetteers, default_options, write_gazetteers
 
     options = _parse_overrides(args.overrides, default_options(args.lang), args.lang)
     check_output(args.out, directory=True)
     gaz, provenance = build_gazetteers(args.lang, target=args.target, fraction=args.fraction, seed=args.seed,
-                                       options=options)
+                                       options=options, load_train=datasets.load_train)
     write_gazetteers(args.out, gaz, provenance)
     print(f"wrote {args.out}")
     for gaz_type, entries in gaz.items():

@@ -42,8 +42,8 @@ def check_scheme(scheme: str) -> str:
 def run(args):
     from collections import Counter
 
-    from ..datasets import load_records
     from ..errors import check_input, check_output, is_stdout
+    from ..formats import read_file
     from ..gazetteers import load_gazetteers
     from ..matching import match_records
     from ..records import write_jsonl
@@ -52,7 +52,7 @@ def run(args):
     check_input(args.data, "a dataset file")
     check_output(args.out, inputs=[args.data, args.gazetteers], stdout=True)
     gazetteers = load_gazetteers(args.gazetteers)
-    records = load_records(args.data, args.format, scheme)
+    records = read_file(args.data, args.format, scheme)
     predictions = match_records(records, gazetteers, conflicts=args.conflicts)
     write_jsonl(args.out, predictions)
     counts = Counter(span[2] for rec in predictions for span in rec["spans"])

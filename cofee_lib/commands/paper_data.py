@@ -49,7 +49,7 @@ def _rel(path, root) -> str:
 
 
 def _layout_lines(name: str, root) -> list[str]:
-    from ..userdata import user_dataset_spec
+    from ..datasets.user import user_dataset_spec
 
     spec = user_dataset_spec(name)
     lines = [f"{name}: {spec['description']}"]
@@ -67,8 +67,8 @@ def _layout_lines(name: str, root) -> list[str]:
 
 def _check_dataset(name: str) -> dict:
     from ..datasets import record_stats
+    from ..datasets.user import check_layout, load_user_splits, user_dataset_spec, user_gazetteer_dir
     from ..errors import CofeeError
-    from ..userdata import check_layout, load_user_splits, user_dataset_spec, user_gazetteer_dir
 
     entry = {"name": name, "ok": True, "splits": {}, "errors": []}
     try:
@@ -106,7 +106,8 @@ def _check_dataset(name: str) -> dict:
 
 
 def _check_wiki() -> dict:
-    from ..userdata import data_root, wiki_dumps
+    from ..datasets.user import wiki_dumps
+    from ..paths import data_root
 
     out = {"name": WIKI, "ok": True, "dumps": {}, "missing": []}
     for lang in ("en", "zh"):
@@ -155,13 +156,14 @@ def _print_check(entry: dict, root) -> None:
 def run(args):
     import json
 
-    from ..userdata import DOCS, data_root, user_dataset_names
+    from ..datasets.user import DOCS, user_dataset_names
+    from ..paths import data_root
 
     root = data_root()
     names = args.names or user_dataset_names() + [WIKI]
     if not args.check:
         if args.json:
-            from ..userdata import user_dataset_spec
+            from ..datasets.user import user_dataset_spec
 
             layout = {n: {k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in user_dataset_spec(n).items()
                           if k in ("folder", "lang", "types", "format", "scheme", "gazetteers", "description")}

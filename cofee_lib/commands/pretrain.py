@@ -47,7 +47,7 @@ def register(sub):
     import argparse
 
     from ..presets import preset_names
-    from ..userdata import target_arg
+    from ..datasets import target_arg
 
     p = sub.add_parser("pretrain", help="CoFEE pre-training: ESI, NEE (self-picking), FET (clustering); ablations",
                        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)

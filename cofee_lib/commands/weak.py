@@ -17,7 +17,8 @@ def register(sub):
 
     p = sub.add_parser("weak", help="Table 3: weakly supervised NER (Matching, MRC-NER on D_s, CoFEE and ablations)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from ..userdata import target_arg
+    from ..presets import preset_names
+    from ..datasets import target_arg
 
     p.add_argument("--target", required=True, type=target_arg, metavar="NAME",
                    help="wnut16, conll2003, a user dataset (ontonotes4, ecommerce, twitter, ...: cofee paper-data) "
@@ -25,7 +26,7 @@ def register(sub):
     p.add_argument("--backbone", default="mrc", choices=["mrc", "tagger"])
     p.add_argument("--model", help="initial encoder (default: the preset's)")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--preset", default="default", choices=["smoke", "default", "paper"])
+    p.add_argument("--preset", default="default", choices=preset_names())
     p.add_argument("--work-dir", help="where corpora and gazetteers are cached (default: work/<preset>)")
     add_stage_flags(p)
     p.set_defaults(func=run)

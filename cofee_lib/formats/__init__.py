@@ -15,7 +15,11 @@ with an **inclusive** end). Registered formats (``FORMATS``):
 ``bond``       BOND JSON ``{"str_words", "tags"}`` + ``tag_to_id.json`` beside it
 =============  ==============================================================
 
-:func:`read_records` and :func:`write_records` dispatch on these names.
+:func:`read_records` and :func:`write_records` dispatch on these names;
+:func:`read_file` reads a user's file by the short names ``jsonl``, ``conll``
+and ``chars`` plus a tagging scheme (``cofee data``, ``cofee match``). The
+other modules: :mod:`~cofee_lib.formats.splits` (recorded split files),
+:mod:`~cofee_lib.formats.columns` (a user dataset's files as they come).
 
 Every reader either returns records or raises :class:`~cofee_lib.errors.InputError`
 naming the file and the line (never another exception); every writer checks
@@ -145,3 +149,32 @@ def write_records(path, records: Iterable[dict], fmt: str, **options) -> int:
     """Write records to ``path`` in format ``fmt`` (atomic). Options: ``queries``
     (mrc, required), ``tag_map`` (bond)."""
     return get_format(fmt).write(path, records, **options)
+
+
+def read_file(path, format: str | None = None, scheme: str = "iob2") -> list[dict]:
+    """Read a user's file: JSON lines (``.jsonl``/``.json``) or CoNLL columns (anything else).
+
+    ``format``: ``jsonl``, ``conll`` (token first, tag last) or ``chars``
+    (Chinese character-per-line); guessed from the extension when None.
+    ``scheme``: the tagging scheme of a column file (``iob2``, ``iob1``,
+    ``bioes``, ``bmes``). (``cofee data``, ``cofee match``, ``cofee predict``
+    read their inputs with it, as :func:`cofee_lib.datasets.load_records`.)
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if format is None:
+        format = "jsonl" if path.suffix.lower() in (".jsonl", ".json") else "conll"
+    if format == "jsonl":
+        from ..records import read_jsonl
+
+        return read_jsonl(path)
+    if format == "conll":
+        from .conll import read_conll
+
+        return read_conll(path, scheme=scheme)
+    if format == "chars":
+        from .charfile import read_char_file
+
+        return read_char_file(path, scheme=scheme)
+    raise CofeeError(f"unknown format {format!r}; expected jsonl, conll or chars")

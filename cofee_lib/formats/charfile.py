@@ -58,3 +58,25 @@ def write_char_file(path, records: Iterable[dict], scheme: str = "bio") -> int:
     :class:`~cofee_lib.errors.CofeeError` naming the record; nothing is written.
     """
     return write_column_records(path, records, scheme, chars=True)
+
+
+def read_msra(path) -> list[dict]:
+    """Read MSRA's ``dh_msra.txt`` (``char<TAB>tag``, BIO) into character-level records ``msra-<n>``.
+
+    An ``I-X`` tag that continues no ``X`` entity (the second piece of an
+    entity that the file cut at a sentence break) is read as ``O``: that
+    fragment is not an entity. Spans have inclusive ends.
+    """
+    path = Path(path)
+    records = []
+    for index, sent in enumerate(read_column_sentences(path, columns=2, what="character and tag")):
+        chars = [fields[0] for fields, _ in sent]
+        tags = []
+        for fields, _ in sent:
+            tag = fields[1]
+            if tag.startswith("I-") and (not tags or tags[-1][2:] != tag[2:]):
+                tag = "O"  # a fragment continuing an entity of the previous sentence
+            tags.append(tag)
+        spans = tags_to_spans(tags, "iob2", path, [lineno for _, lineno in sent])
+        records.append(make_record(f"msra-{index}", chars, spans))
+    return records
