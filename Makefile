@@ -18,13 +18,13 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-## make test: every test, slow real-data tests and notebooks at the smoke preset included
+## make test: every test of tests/, the slow real-data ones and the nine notebooks (run once, smoke preset) included
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## make test-fast: skip the slow real-data tests
+## make test-fast: skip the slow real-data tests and the multi-process ddp and kill tests
 test-fast: venv
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not ddp and not kill" $(PYTEST_ARGS)
 
 ## make reproduce [PRESET=smoke|default|paper] [NOTEBOOKS="06 07"] [ARGS='-p seeds "[1, 2]"']: run the numbered notebooks
 reproduce: venv

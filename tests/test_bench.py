@@ -10,7 +10,6 @@ machine. The full-size suite is not a test: ``make bench``.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -36,19 +35,8 @@ def test_sequence_flops_is_the_documented_formula():
     assert sequence_flops(10, 2, 4, []) == 0.0
 
 
-def _tiny_mrc():
-    from cofee_lib.backbones import build_backbone
-
-    records = [{"id": "a", "tokens": "John lives in Paris".split(), "spans": [[0, 0, "PER"], [3, 3, "LOC"]]},
-               {"id": "b", "tokens": "Mary met Bob in Rome yesterday evening".split(),
-                "spans": [[0, 0, "PER"], [2, 2, "PER"], [4, 4, "LOC"]]}]
-    model = build_backbone("mrc", ["PER", "LOC"], model="tiny", records=records, seed=0,
-                           tiny_tokenizer="records")
-    return model, records
-
-
-def test_pad_batch_pads_to_the_fixed_length_and_keeps_the_useful_tokens():
-    model, records = _tiny_mrc()
+def test_pad_batch_pads_to_the_fixed_length_and_keeps_the_useful_tokens(tiny_mrc):
+    model, records = tiny_mrc
     features = model.featurize(records, train=True)
     batch = model.collate(features)
     padded = pad_batch(batch, 150, model._pad_id)
@@ -65,10 +53,10 @@ def test_pad_batch_pads_to_the_fixed_length_and_keeps_the_useful_tokens():
     assert float(model(padded)["loss"].detach()) > 0
 
 
-def test_flops_of_batches_counts_useful_and_executed_tokens():
+def test_flops_of_batches_counts_useful_and_executed_tokens(tiny_mrc):
     from bench.bench_train import flops_of_batches, non_embedding_parameters
 
-    model, _ = _tiny_mrc()
+    model, _ = tiny_mrc
     total = sum(p.numel() for p in model.parameters())
     embeddings = sum(p.numel() for p in model.encoder.embeddings.parameters())
     assert non_embedding_parameters(model) == total - embeddings
@@ -154,20 +142,16 @@ def test_only_names_are_checked_and_put_in_suite_order():
         run_all.parse_only(["train,fast"])
 
 
-def _cofee(*args):
-    return subprocess.run([sys.executable, "-m", "cofee_lib", *args], capture_output=True, text=True, cwd=REPO)
-
-
-def test_cofee_bench_errors_are_one_line_with_status_2(tmp_path):
+def test_cofee_bench_errors_are_one_line_with_status_2(tmp_path, cofee_cli):
     missing = tmp_path / "none.json"
-    res = _cofee("bench", "--show", "--out", str(missing))
+    res = cofee_cli("bench", "--show", "--out", str(missing))
     assert res.returncode == 2 and "no results yet" in res.stderr and "Traceback" not in res.stderr
-    res = _cofee("bench", "--only", "nope", "--out", str(tmp_path / "b.json"))
+    res = cofee_cli("bench", "--only", "nope", "--out", str(tmp_path / "b.json"))
     assert res.returncode == 2 and "unknown benchmark(s) nope" in res.stderr
     assert not (tmp_path / "b.json").exists()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    res = _cofee("bench", "--show", "--out", str(bad))
+    res = cofee_cli("bench", "--show", "--out", str(bad))
     assert res.returncode == 2 and "not valid JSON" in res.stderr
 
 

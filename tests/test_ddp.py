@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standin_backbone as sb  # noqa: E402
 
 from cofee_lib import engine  # noqa: E402
-from cofee_lib.records import write_jsonl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENV = dict(os.environ, PYTHONPATH=str(HERE.parent), OMP_NUM_THREADS="1")
@@ -59,14 +58,6 @@ def run(cmd):
 def result(out):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     return log, sb.load_standin(out / "best").state_dict(), json.loads((out / "train_report.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ddp")
-    write_jsonl(d / "train.jsonl", sb.toy_records(331, seed=21, prefix="train"))  # odd: uneven shards
-    write_jsonl(d / "dev.jsonl", sb.toy_records(61, seed=22, prefix="dev"))
-    return d
 
 
 @pytest.fixture(scope="module")

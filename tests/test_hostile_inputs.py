@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import stat
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -129,9 +128,8 @@ def test_in_is_a_directory(work, capsys):
     refused(capsys, work, "evaluate", "--gold", "gaz", "--pred", "g.jsonl", names=["gaz"])
 
 
-def test_in_is_a_directory_at_the_real_entry_point(work):
-    proc = subprocess.run([sys.executable, "-m", "cofee_lib", "convert", ".", "o", "--from", "jsonl", "--to", "conll"],
-                          capture_output=True, text=True, cwd=work)
+def test_in_is_a_directory_at_the_real_entry_point(work, cofee_cli):
+    proc = cofee_cli("convert", ".", "o", "--from", "jsonl", "--to", "conll", cwd=work)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("cofee convert: error: .: ") and not (work / "o").exists()
 

@@ -9,6 +9,7 @@ import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
+from cofee_lib import sources
 from cofee_lib.cli import main
 from cofee_lib.errors import CofeeError
 from cofee_lib.formats.conll import read_conll
@@ -163,7 +164,6 @@ def test_cofee_evaluate_prints_json(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_conll2003_valid_perturbed_agrees_with_seqeval():
-    sources = pytest.importorskip("cofee_lib.sources", reason="cofee_lib.sources (the data fetcher) is not written yet")
     gold = read_conll(Path(sources.fetch("conll2003", progress=False)) / "valid.txt")
     assert len(gold) == 3250
     for fraction, seed in [(0.05, 1), (0.2, 2), (0.5, 3)]:

@@ -1,25 +1,42 @@
-"""The numbered notebooks: well-formed (fast) and runnable end to end at the smoke preset (slow).
+"""The numbered notebooks: well-formed (fast), executed once at the smoke preset and checked (slow).
 
 Fast tests read every ``notebooks/NN_*.ipynb`` as JSON: a markdown cell first,
 exactly one cell tagged ``parameters`` that holds ``preset``, ``results_dir``,
 ``figures_dir`` and ``work_dir`` (all ``None``), stored outputs (from a smoke
-run) for every cell nbval checks, no stderr stored, and no long function
-defined in a notebook (logic lives in ``cofee_lib``).
+run) for every cell the output check compares, no stderr stored, and no long
+function defined in a notebook (logic lives in ``cofee_lib``).
 
-Slow tests execute notebooks 01 and 02 with papermill through the kit's
-runner (:func:`cofee_lib.reproduce.run_notebooks`) at the smoke preset into a
-temporary folder and check what they wrote: ``corpus.json``,
-``matching.json``, the figures and the corpora in the work folder. nbval
-(``pytest notebooks``, part of ``make test``) runs them a second way.
+Slow tests execute all nine notebooks once, in order, with papermill through
+the kit's runner (:func:`cofee_lib.reproduce.run_notebooks`) at the smoke
+preset into a temporary folder, and check two things of that one run:
+
+* what the notebooks wrote: ``corpus.json``, ``matching.json``, ``esi.json``
+  ... ``figure3.json``, ``tables.md``, the figures and the corpora in the
+  work folder;
+* what nbval's lax mode (``pytest --nbval-lax notebooks/``) checks: every cell
+  runs without an error, and each cell marked ``# NBVAL_CHECK_OUTPUT`` (or
+  tagged ``nbval-check-output``) reproduces the outputs stored in the notebook
+  file, compared as nbval 0.11 compares them (:func:`output_difference`).
+
+``make test`` no longer runs nbval itself (the notebooks used to run twice);
+:func:`test_output_check_agrees_with_nbval` runs nbval and this check side by
+side on a small notebook with deliberate perturbations, so the two stay the
+same check.
 """
 from __future__ import annotations
 
 import ast
 import json
+import re
+import sys
+import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbval.plugin import (coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns,
+                          transform_streams_for_comparison)
 
 from cofee_lib.reproduce import list_notebooks, output_dirs, repo_root, run_notebooks
 
@@ -36,6 +53,107 @@ def _read(path: Path):
 
 def _code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
+
+
+# --------------------------------------------------------------------------- nbval's lax output check
+
+# nbval 0.11, IPyNbFile.skip_compare (without --nbdime): output keys and MIME types it never compares.
+NBVAL_SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+                      "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
+# nbval options a papermill run cannot honour (it runs every cell and stops at the first error)
+NOT_HONOURED = ("skip", "check_exception")
+
+
+def nbval_options(cell) -> dict:
+    """nbval's options for a code cell: its metadata tags, then its comment markers (which win)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbval warns about conflicting markers when it collects
+        options = dict(find_metadata_tags(cell.metadata))
+        options.update(find_comment_markers(cell.source))
+    return options
+
+
+def _flatten(outputs, sanitize) -> dict:
+    """nbval's view of a cell's outputs: {key or MIME type: [values in order]}, streams merged first."""
+    flat: dict[str, list] = {}
+    nodes = coalesce_streams([nbformat.from_dict(o) for o in outputs])  # from_dict: copies, never the notebook's
+    for output in transform_streams_for_comparison(nodes):
+        for key, value in output.items():
+            if key in NBVAL_SKIP_COMPARE:
+                continue
+            if key == "data":
+                for mime, data in value.items():
+                    if mime not in NBVAL_SKIP_COMPARE:
+                        flat.setdefault(mime, []).append(sanitize(data))
+            else:
+                flat.setdefault(key, []).append(sanitize(value))  # "stdout"/"stderr" text, "ename", "evalue"
+    return flat
+
+
+def output_difference(stored, executed, patterns=()) -> str | None:
+    """Why ``executed`` outputs fail nbval's comparison with the ``stored`` ones, or None when they pass.
+
+    As nbval's ``IPyNbCell.compare_outputs``: the same output fields (stream names, MIME types other than
+    PNG/JPEG, error name and value) on both sides, the same number of values for each, each value equal
+    after the sanitize patterns (regex, replacement)."""
+    def sanitize(value):
+        if isinstance(value, str):
+            for regex, replace in patterns:
+                value = re.sub(regex, replace, value)
+        return value
+
+    ref, run = _flatten(stored, sanitize), _flatten(executed, sanitize)
+    if set(ref) - set(run):
+        return f"missing output fields from running code: {sorted(set(ref) - set(run))}"
+    if set(run) - set(ref):
+        return f"unexpected output fields from running code: {sorted(set(run) - set(ref))}"
+    for key, values in ref.items():
+        if len(values) != len(run[key]):
+            return f"{key}: {len(values)} stored outputs, {len(run[key])} from the run"
+        for want, got in zip(values, run[key]):
+            if want != got:
+                return f"{key} differs:\n  stored: {str(want)[:800]!r}\n  run:    {str(got)[:800]!r}"
+    return None
+
+
+def cell_problems(stored_nb, executed_nb, patterns=()) -> dict[int, str]:
+    """{code cell number (nbval's "Cell N"): what nbval --nbval-lax would fail it for}; {} when all pass.
+
+    ``executed_nb`` is papermill's copy of ``stored_nb``: its injected-parameters cell is left out."""
+    stored = _code_cells(stored_nb)
+    executed = [c for c in _code_cells(executed_nb) if "injected-parameters" not in c.metadata.get("tags", [])]
+    if len(stored) != len(executed):
+        return {-1: f"the notebook has {len(stored)} code cells, its executed copy {len(executed)}"}
+    problems = {}
+    for number, (ref, run) in enumerate(zip(stored, executed)):
+        options = nbval_options(ref)
+        if options.get("skip"):
+            continue
+        if ref.source != run.source:
+            problems[number] = "the cell changed since the run (edited while the tests ran?)"
+            continue
+        errors = [o for o in run.outputs if o.get("output_type") == "error"]
+        if errors and not options.get("check_exception"):
+            problems[number] = f"cell execution caused an exception: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+            continue
+        unrun = ref.get("execution_count") is None
+        if unrun and ref.outputs:
+            problems[number] = "unrun reference cell has outputs"
+        elif options.get("check", False) and not unrun:  # lax: only the marked cells are compared
+            difference = output_difference(ref.outputs, run.outputs, patterns)
+            if difference:
+                problems[number] = difference
+    return problems
+
+
+def sanitize_patterns(config) -> list:
+    """The regex/replace pairs of ``--nbval-sanitize-with FILE`` if given (the repository configures none)."""
+    path = config.getoption("nbval_sanitize_with", default=None)
+    return get_sanitize_patterns(Path(path).read_text()) if path else []
+
+
+def _describe(problems: dict, name: str) -> str:
+    return "\n".join(f"{name} Cell {n}: {why}" for n, why in sorted(problems.items()))
 
 
 def test_notebooks_exist():
@@ -94,15 +212,171 @@ def test_no_long_functions_in_notebooks(path):
 
 
 def test_stored_outputs_say_smoke():
-    """The stored settings table names the smoke preset, so nbval compares like with like."""
+    """The stored settings table names the smoke preset, so the output check compares like with like."""
     nb = _read(ROOT / "notebooks" / "01_corpus_construction.ipynb")
     texts = [o.get("data", {}).get("text/plain", "") for c in _code_cells(nb) if CHECK in c.source for o in c.outputs]
     assert any("preset smoke" in t for t in texts)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cells_use_only_nbval_options_a_papermill_run_honours(path):
+    """One papermill run replaces nbval: it executes every cell and stops at an error, so no NBVAL_SKIP
+    or NBVAL_RAISES_EXCEPTION (nor their tags), and no unrun cell with outputs (nbval fails those)."""
+    for number, cell in enumerate(_code_cells(_read(path))):
+        options = nbval_options(cell)
+        assert not any(options.get(o) for o in NOT_HONOURED), f"Cell {number}: {options} (not checked by make test)"
+        assert cell.execution_count is not None or not cell.outputs, f"Cell {number}: unrun cell with stored outputs"
+
+
+def test_setup_takes_explicit_folders_then_the_environment(tmp_path, monkeypatch):
+    """The two ways notebooks learn where they are: papermill parameters (make reproduce, make test) and
+    COFEE_* variables (nbval by hand, `cofee reproduce --store-outputs`)."""
+    from cofee_lib.notebook import setup
+
+    env = {"COFEE_PRESET": "smoke", **{f"COFEE_{k.upper()}_DIR": str(tmp_path / f"env-{k}")
+                                      for k in ("results", "figures", "work")}}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    run = setup(style=False)
+    assert run.preset == "smoke"
+    assert (run.results_dir, run.figures_dir, run.work_dir) == tuple(
+        (tmp_path / f"env-{k}").resolve() for k in ("results", "figures", "work"))
+    run = setup(preset="smoke", results_dir=str(tmp_path / "given"), style=False)
+    assert run.results_dir == (tmp_path / "given").resolve() and run.work_dir == (tmp_path / "env-work").resolve()
+
+
+def _as_papermill_copy(nb):
+    """``nb`` as papermill saves it: a cell tagged injected-parameters after the parameters cell."""
+    executed = nbformat.reads(nbformat.writes(nb), as_version=4)
+    at = next(i for i, c in enumerate(executed.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+    executed.cells.insert(at, nbformat.v4.new_code_cell('preset = "smoke"\n', metadata={"tags": ["injected-parameters"]}))
+    return executed
+
+
+def _first_checked_text(nb):
+    """(code cell number, output) of the first compared cell with a text output (text/plain or a stream)."""
+    for number, cell in enumerate(_code_cells(nb)):
+        if nbval_options(cell).get("check") and cell.execution_count is not None:
+            for output in cell.outputs:
+                if "text/plain" in output.get("data", {}) or output.get("output_type") == "stream":
+                    return number, output
+    raise AssertionError("no checked cell with a text output")
+
+
+def _perturb(output) -> None:
+    if output.get("output_type") == "stream":
+        output["text"] += "perturbed\n"
+    else:
+        output["data"]["text/plain"] += " (perturbed)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_output_check_passes_the_stored_outputs_and_fails_a_perturbed_copy(path, tmp_path):
+    """Against its own stored outputs a notebook passes; a temp copy with one checked output changed fails
+    at that cell and only there; a stderr line written by a checked cell fails it as well."""
+    stored = _read(path)
+    assert cell_problems(stored, _as_papermill_copy(stored)) == {}
+    copy = tmp_path / path.name
+    perturbed = _read(path)
+    number, output = _first_checked_text(perturbed)
+    _perturb(output)
+    nbformat.write(perturbed, copy)
+    problems = cell_problems(_read(copy), _as_papermill_copy(stored))
+    assert list(problems) == [number] and "differs" in problems[number]
+    noisy = _as_papermill_copy(stored)
+    run_cells = [c for c in _code_cells(noisy) if "injected-parameters" not in c.metadata.get("tags", [])]
+    run_cells[number].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="a warning\n"))
+    assert "unexpected output fields" in cell_problems(stored, noisy)[number]
+
+
+# nbval against this check: (cell source, metadata tags, what to do to the stored copy, does nbval fail it?)
+def _set(key, value):
+    def change(cell):
+        cell[key] = value
+    return change
+
+
+def _edit_output(i, edit):
+    def change(cell):
+        edit(cell.outputs[i])
+    return change
+
+
+AGREEMENT_CASES = [
+    ("# NBVAL_CHECK_OUTPUT\nprint('alpha')", [], None, False),
+    ("# NBVAL_CHECK_OUTPUT\nprint('beta')", [], _edit_output(0, lambda o: o.update(text="BETA\n")), True),
+    ("# NBVAL_CHECK_OUTPUT\n40 + 2", [], _set("execution_count", 99), False),
+    ("# NBVAL_CHECK_OUTPUT\n40 + 2", [], _edit_output(0, lambda o: o["data"].update({"text/plain": "41"})), True),
+    ("print('gamma')", [], _edit_output(0, lambda o: o.update(text="other\n")), False),
+    ("# NBVAL_IGNORE_OUTPUT\nprint('delta')", [], _edit_output(0, lambda o: o.update(text="other\n")), False),
+    ("print('tagged')", ["nbval-check-output"], _edit_output(0, lambda o: o.update(text="other\n")), True),
+    ("# NBVAL_CHECK_OUTPUT\nimport sys\nprint('out')\nprint('err', file=sys.stderr)", [],
+     lambda c: setattr(c, "outputs", [o for o in c.outputs if o.get("name") != "stderr"]), True),
+    ("# NBVAL_CHECK_OUTPUT\nfrom IPython.display import display\n"
+     "display({'text/plain': 'img', 'image/png': 'iVBORw0KGgo='}, raw=True)", [],
+     _edit_output(0, lambda o: o["data"].update({"image/png": "R0lGODlh"})), False),
+    ("# NBVAL_CHECK_OUTPUT\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>x</b>'))", [],
+     _edit_output(0, lambda o: o["data"].update({"text/html": "<b>y</b>"})), True),
+    ("# NBVAL_CHECK_OUTPUT\nprint('alpha')\nprint('beta')", [],
+     lambda c: setattr(c, "outputs", [nbformat.v4.new_output("stream", name="stdout", text="alpha\n"),
+                                      nbformat.v4.new_output("stream", name="stdout", text="beta\n")]), False),
+    ("# NBVAL_CHECK_OUTPUT\nprint('10%\\r100%')", [], _edit_output(0, lambda o: o.update(text="100%\n")), False),
+    ("# NBVAL_CHECK_OUTPUT\nprint('epsilon')", [], _set("outputs", []), True),
+    ("# NBVAL_CHECK_OUTPUT\nprint('zeta')", [],
+     lambda c: c.outputs.append(nbformat.v4.new_output("display_data", data={"text/plain": "extra"})), True),
+    ("# NBVAL_CHECK_OUTPUT\nprint('eta')", [], lambda c: (_set("execution_count", None)(c), _set("outputs", [])(c)), False),
+    ("print('theta')", [], _set("execution_count", None), True),
+]
+
+
+@pytest.mark.notebooks
+def test_output_check_agrees_with_nbval(tmp_path):
+    """A small notebook is run by papermill; a copy of it with deliberate changes to its stored outputs is
+    then both checked here and run by nbval --nbval-lax: the same cells fail, for each kind of change."""
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells.append(nbformat.v4.new_code_cell("x = 0", metadata={"tags": ["parameters"]}))
+    for source, tags, _, _ in AGREEMENT_CASES:
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {}))
+    nbformat.write(nb, tmp_path / "source.ipynb")
+    pm.execute_notebook(str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"), parameters={"x": 1},
+                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    executed = _read(tmp_path / "executed.ipynb")
+
+    stored = nbformat.reads(nbformat.writes(executed), as_version=4)
+    stored.cells = [c for c in stored.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    for cell in stored.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    for cell, (_, _, change, _) in zip(_code_cells(stored)[1:], AGREEMENT_CASES):
+        if change:
+            change(cell)
+    (tmp_path / "nbval").mkdir()
+    case = tmp_path / "nbval" / "case.ipynb"
+    nbformat.write(stored, case)
+    (tmp_path / "nbval" / "pytest.ini").write_text("[pytest]\n")
+
+    expected = {n + 1 for n, (_, _, _, fails) in enumerate(AGREEMENT_CASES) if fails}
+    mine = cell_problems(_read(case), executed)
+    assert set(mine) == expected, mine
+
+    import subprocess
+
+    report = tmp_path / "nbval.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval-lax",
+                           "--nbval-current-env", f"--junitxml={report}", str(case)],
+                          cwd=tmp_path / "nbval", capture_output=True, text=True, timeout=600)
+    cases = ET.parse(report).getroot().iter("testcase")
+    nbval_failed = {int(c.get("name").split()[-1]) for c in cases if c.find("failure") is not None
+                    or c.find("error") is not None}
+    assert nbval_failed == expected, proc.stdout[-4000:]
+
+
 # --------------------------------------------------------------------------- execution (slow)
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """Notebooks 01 and 02 run once, in order, by the kit's papermill runner at the smoke preset."""
     root = tmp_path_factory.mktemp("notebooks")
@@ -122,6 +396,7 @@ def _snapshot() -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_runner_executes_both_and_records_timings(smoke_run):
     assert set(smoke_run["ran"]) == {"01_corpus_construction.ipynb", "02_gazetteers_and_matching.ipynb"}
     timings = json.loads((smoke_run["results_dir"] / "timings.json").read_text())
@@ -132,6 +407,7 @@ def test_runner_executes_both_and_records_timings(smoke_run):
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_corpus_notebook_wrote_d_g_and_its_numbers(smoke_run):
     corpus = json.loads((smoke_run["results_dir"] / "corpus.json").read_text())
     counts = corpus["counts"]
@@ -156,6 +432,7 @@ def test_corpus_notebook_wrote_d_g_and_its_numbers(smoke_run):
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_matching_notebook_wrote_gazetteers_d_s_and_scores(smoke_run):
     matching = json.loads((smoke_run["results_dir"] / "matching.json").read_text())
     assert matching["preset"] == "smoke"
@@ -186,6 +463,7 @@ def test_matching_notebook_wrote_gazetteers_d_s_and_scores(smoke_run):
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_no_run_writes_into_the_repository(smoke_run):
     """Explicit folders win over the preset's defaults: nothing changed under results/smoke, figures/smoke, work/smoke."""
     assert _snapshot() == smoke_run["before"]
@@ -193,7 +471,7 @@ def test_no_run_writes_into_the_repository(smoke_run):
 
 # --------------------------------------------------------------------------- notebooks 03-09 (slow)
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_batch(smoke_run):
     """Notebooks 03-09 after 01-02, in the same folders, as `make reproduce PRESET=smoke` runs them."""
     dirs = {k: str(smoke_run[k]) for k in ("results_dir", "figures_dir", "work_dir")}
@@ -202,6 +480,7 @@ def smoke_batch(smoke_run):
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_stage_notebooks_reuse_one_cofee_run(smoke_batch):
     results = smoke_batch["results_dir"]
     esi, nee, fet = (json.loads((results / f"{n}.json").read_text()) for n in ("esi", "nee", "fet"))
@@ -216,6 +495,7 @@ def test_stage_notebooks_reuse_one_cofee_run(smoke_batch):
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_table_notebooks_write_tables_md(smoke_batch):
     results = smoke_batch["results_dir"]
     t3 = json.loads((results / "table3_wnut16.json").read_text())
@@ -234,6 +514,7 @@ def test_table_notebooks_write_tables_md(smoke_batch):
 
 
 @pytest.mark.slow
+@pytest.mark.notebooks
 def test_figure_notebooks_write_six_panels(smoke_batch):
     results, figures = smoke_batch["results_dir"], smoke_batch["figures_dir"]
     fig2 = json.loads((results / "figure2.json").read_text())
@@ -254,3 +535,45 @@ def test_figure_notebooks_write_six_panels(smoke_batch):
             assert (figures / f"{name}.{ext}").stat().st_size > 1000, name
     timings = json.loads((results / "timings.json").read_text())
     assert set(smoke_batch["ran_batch"]) <= set(timings)
+
+
+# --------------------------------------------------------------------------- what nbval checked (slow)
+
+def _executed(request, path: Path):
+    """The executed copy of ``path`` from the one smoke run (01-02 need only the first fixture)."""
+    run = request.getfixturevalue("smoke_run" if path.name[:2] in ("01", "02") else "smoke_batch")
+    return _read(run["results_dir"] / "notebooks" / path.name)
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_every_notebook_ran_once_without_an_error(smoke_batch):
+    assert set(smoke_batch["ran"]) | set(smoke_batch["ran_batch"]) == {p.name for p in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        executed = _read(smoke_batch["results_dir"] / "notebooks" / path.name)
+        assert not any(o.get("output_type") == "error" for c in _code_cells(executed) for o in c.outputs), path.name
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_cells_reproduce_the_stored_outputs(path, request):
+    """nbval --nbval-lax on the one smoke run: the marked cells' outputs equal those stored in the notebook
+    file as it is now (``cofee reproduce --store-outputs`` stores them)."""
+    executed = _executed(request, path)
+    problems = cell_problems(_read(path), executed, sanitize_patterns(request.config))
+    assert not problems, _describe(problems, path.name) + "\n(if the change is intended: cofee reproduce --store-outputs)"
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS[:1], ids=lambda p: p.stem)
+def test_a_perturbed_stored_output_fails_against_the_run(path, request, tmp_path):
+    """The check is live on a real run: a temp copy of the notebook with one stored output changed fails."""
+    executed = _executed(request, path)
+    perturbed = _read(path)
+    number, output = _first_checked_text(perturbed)
+    _perturb(output)
+    nbformat.write(perturbed, tmp_path / path.name)
+    problems = cell_problems(_read(tmp_path / path.name), executed)
+    assert number in problems and "differs" in problems[number], problems

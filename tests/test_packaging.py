@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -57,7 +55,8 @@ def test_ci_calls_the_readme_test_command():
     assert "make test" in ci
 
 
-def test_cli_lists_its_commands():
-    out = subprocess.run([sys.executable, "-m", "cofee_lib", "--help"], capture_output=True, text=True, check=True).stdout
+def test_cli_lists_its_commands(cofee_cli):
+    proc = cofee_cli("--help")
+    assert proc.returncode == 0, proc.stderr
     for name in ("evaluate", "corpus"):
-        assert name in out
+        assert name in proc.stdout

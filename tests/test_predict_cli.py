@@ -1,7 +1,5 @@
 """``cofee predict`` and ``cofee tag`` on a tiny model trained in seconds."""
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -141,10 +139,9 @@ def test_tag_input_file(model_dir, tmp_path, capsys):
     assert main(["tag", "--model", str(model_dir)]) == 2
 
 
-def test_cli_entry_point_exit_status(model_dir, tmp_path):
+def test_cli_entry_point_exit_status(model_dir, tmp_path, cofee_cli):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
-    proc = subprocess.run([sys.executable, "-m", "cofee_lib", "predict", "--model", str(model_dir), "--data",
-                           str(bad), "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True)
+    proc = cofee_cli("predict", "--model", model_dir, "--data", bad, "--out", tmp_path / "o.jsonl")
     assert proc.returncode == 2
     assert f"{bad}:1" in proc.stderr and not (tmp_path / "o.jsonl").exists()

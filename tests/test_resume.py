@@ -30,14 +30,6 @@ CLI = [sys.executable, str(HERE / "standin_cli.py")]
 ENV = dict(os.environ, PYTHONPATH=str(HERE.parent), OMP_NUM_THREADS="1")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    write_jsonl(d / "train.jsonl", sb.toy_records(600, seed=11, prefix="train"))
-    write_jsonl(d / "dev.jsonl", sb.toy_records(80, seed=12, prefix="dev"))
-    return d
-
-
 def argv(data, out, *extra):
     return ["train", "--backbone", "tagger", "--model", "standin:48:0.1", "--train", str(data / "train.jsonl"),
             "--dev", str(data / "dev.jsonl"), "--out", str(out), "--preset", "smoke", "--epochs", "4",

@@ -8,8 +8,6 @@ points at the stored run either way.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -119,11 +117,11 @@ def test_link_refuses_to_replace_a_foreign_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_pretrain_reuses_finished_stages(tmp_path):
+def test_pretrain_reuses_finished_stages(tmp_path, cofee_cli):
     """A second CoFEE run with another delta reuses ESI and retrains NEE and FET (smoke preset)."""
     def cofee(*args):
-        return subprocess.run([sys.executable, "-m", "cofee_lib", "pretrain", "--preset", "smoke", "--target", "wnut16",
-                               "--work-dir", str(tmp_path / "work"), *args], capture_output=True, text=True, cwd=tmp_path)
+        return cofee_cli("pretrain", "--preset", "smoke", "--target", "wnut16", "--work-dir", tmp_path / "work", *args,
+                         cwd=tmp_path)
 
     first = cofee("--out", str(tmp_path / "a"))
     assert first.returncode == 0, first.stderr[-3000:]

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -119,19 +117,7 @@ def test_small_helpers():
     assert label_changes(recs, keep_types(recs, ["LOC"])) == {"added": 0, "removed": 1}
 
 
-@pytest.fixture(scope="module")
-def tiny_mrc():
-    from cofee_lib.backbones import build_backbone
-
-    torch.manual_seed(0)
-    recs = [
-        {"id": str(i), "tokens": f"In {c} the mayor {p} met {o} staff".split(),
-         "spans": [[1, 1, "LOC"], [4, 4, "PER"], [6, 6, "ORG"]]}
-        for i, (c, p, o) in enumerate([("Paris", "Anne", "Acme"), ("Rome", "Bob", "Initech"), ("Oslo", "Carl", "Globex"),
-                                       ("Lima", "Dana", "Umbrella"), ("Kyiv", "Eve", "Hooli"), ("Nice", "Finn", "Vandelay")])
-    ]
-    model = build_backbone("mrc", ["PER", "LOC", "ORG"], model="tiny", max_len=96, records=recs, seed=0)
-    return model, recs
+# tiny_mrc: the fixture of tests/conftest.py
 
 
 def test_fet_hook_clusters_every_entity_and_its_loss_trains_the_encoder(tiny_mrc):
@@ -163,15 +149,11 @@ def test_fet_needs_enough_entities(tiny_mrc):
         FineGrainedTyping(recs[:1], model.hidden_size, **{**CLUSTERING, "k": 10})
 
 
-def _cofee(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "cofee_lib", *args], capture_output=True, text=True, cwd=cwd)
-
-
 @pytest.mark.slow
-def test_pretrain_smoke_end_to_end_and_an_ablation(tmp_path):
+def test_pretrain_smoke_end_to_end_and_an_ablation(tmp_path, cofee_cli):
     work = tmp_path / "work"
-    run = _cofee("pretrain", "--preset", "smoke", "--target", "wnut16", "--out", str(tmp_path / "cofee"),
-                 "--work-dir", str(work), cwd=tmp_path)
+    run = cofee_cli("pretrain", "--preset", "smoke", "--target", "wnut16", "--out", str(tmp_path / "cofee"),
+                    "--work-dir", str(work), cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads((tmp_path / "cofee" / "pretrain_report.json").read_text())
     assert report["stages"] == ["esi", "nee", "fet"]
@@ -183,7 +165,7 @@ def test_pretrain_smoke_end_to_end_and_an_ablation(tmp_path):
     fet = report["stage_reports"]["fet"]
     assert len(fet["clusterings"]) == 2  # before training, then after the one epoch
     # the final model tags text
-    tag = _cofee("tag", "--model", str(tmp_path / "cofee" / "fet" / "best"), "Ann flew to Paris", cwd=tmp_path)
+    tag = cofee_cli("tag", "--model", str(tmp_path / "cofee" / "fet" / "best"), "Ann flew to Paris", cwd=tmp_path)
     assert tag.returncode == 0, tag.stderr[-2000:]
     # the supervised setting: fine-tune the pre-trained model on a slice of the labelled train split
     from cofee_lib.datasets import load_dataset
@@ -191,19 +173,19 @@ def test_pretrain_smoke_end_to_end_and_an_ablation(tmp_path):
 
     write_jsonl(tmp_path / "train.jsonl", load_dataset("wnut16", "train")[:24])
     write_jsonl(tmp_path / "dev.jsonl", load_dataset("wnut16", "dev")[:16])
-    ft = _cofee("finetune", "--init", str(tmp_path / "cofee"), "--train", str(tmp_path / "train.jsonl"), "--dev",
-                str(tmp_path / "dev.jsonl"), "--preset", "smoke", "--epochs", "1", "--out", str(tmp_path / "ft"), cwd=tmp_path)
+    ft = cofee_cli("finetune", "--init", str(tmp_path / "cofee"), "--train", str(tmp_path / "train.jsonl"), "--dev",
+                   str(tmp_path / "dev.jsonl"), "--preset", "smoke", "--epochs", "1", "--out", str(tmp_path / "ft"), cwd=tmp_path)
     assert ft.returncode == 0, ft.stderr[-3000:]
     ft_report = json.loads((tmp_path / "ft" / "train_report.json").read_text())
     assert ft_report["backbone"] == "mrc" and ft_report["model"].endswith("fet/best")
     # -FET-ESI reuses the cached corpora
-    abl = _cofee("pretrain", "--preset", "smoke", "--stages", "nee", "--target", "wnut16", "--out",
-                 str(tmp_path / "nee_only"), "--work-dir", str(work), cwd=tmp_path)
+    abl = cofee_cli("pretrain", "--preset", "smoke", "--stages", "nee", "--target", "wnut16", "--out",
+                    str(tmp_path / "nee_only"), "--work-dir", str(work), cwd=tmp_path)
     assert abl.returncode == 0, abl.stderr[-3000:]
     assert json.loads((tmp_path / "nee_only" / "pretrain_report.json").read_text())["stages"] == ["nee"]
 
 
-def test_pretrain_rejects_fet_without_nee(tmp_path):
-    run = _cofee("pretrain", "--preset", "smoke", "--stages", "esi,fet", "--target", "wnut16", "--out",
-                 str(tmp_path / "x"), cwd=tmp_path)
+def test_pretrain_rejects_fet_without_nee(tmp_path, cofee_cli):
+    run = cofee_cli("pretrain", "--preset", "smoke", "--stages", "esi,fet", "--target", "wnut16", "--out",
+                    str(tmp_path / "x"), cwd=tmp_path)
     assert run.returncode == 2 and "needs nee" in run.stderr

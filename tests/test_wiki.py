@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cofee_lib import sources
 from cofee_lib.errors import CofeeError
 from cofee_lib.records import iter_jsonl, validate_record
 from cofee_lib.wiki import (DumpError, SiteConfig, anchor_sentences, anchored_paragraphs, build_anchor_corpus,
@@ -344,7 +345,6 @@ def test_command_truncated_dump_fails_cleanly(tmp_path):
 
 
 def test_cofee_main_exit_status_2(tmp_path, capsys):
-    pytest.importorskip("cofee_lib.commands._corpus_match", reason="the corpus command also needs corpus match")
     from cofee_lib.cli import main
 
     cut = tmp_path / "cut.xml"
@@ -358,7 +358,6 @@ def test_cofee_main_exit_status_2(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def real_dump():
-    sources = pytest.importorskip("cofee_lib.sources")
     return Path(sources.fetch("enwiki", progress=False))
 
 
