@@ -41,7 +41,7 @@ from .clustering import align_clusters, kmeans, variance_weights, weighted_clust
 from .engine import TrainHooks, find_checkpoint, train
 from .errors import CofeeError, atomic_open
 from .metrics import evaluate_spans
-from .records import spans_of, write_jsonl
+from .records import keep_types, spans_of, write_jsonl  # noqa: F401  (keep_types: re-exported)
 from .settings import StageSettings, TrainConfig
 
 ESI_TYPE = "Entity"
@@ -56,12 +56,6 @@ def as_untyped(records: list[dict], type_name: str = ESI_TYPE) -> list[dict]:
         spans = sorted({(s, e) for s, e, _ in rec["spans"]})
         out.append({**rec, "spans": [[s, e, type_name] for s, e in spans]})
     return out
-
-
-def keep_types(records: list[dict], types) -> list[dict]:
-    """Copies of ``records`` holding only spans of the given types."""
-    wanted = set(types)
-    return [{**rec, "spans": [list(sp) for sp in rec["spans"] if sp[2] in wanted]} for rec in records]
 
 
 def label_set_stats(records: list[dict], types) -> dict:
