@@ -68,38 +68,76 @@ def clusterings_frame(report: dict):
     return pd.DataFrame(rows)
 
 
-def cluster_view(model_dir, records: list[dict], k: int, restarts: int = 3, seed: int = 0,
-                 batch_size: int = 64) -> dict:
-    """Cluster the span states of a saved model as FET does; return what the notebook shows.
+def fet_clustering(clusters: dict) -> dict:
+    """Which clustering of ``clusters.json`` to show: the one FET's best epoch trained with, else the last.
 
-    Keys: ``points`` (a DataFrame with the 2-D PCA coordinates, the cluster,
-    the entity's surface and type), ``alpha`` (a DataFrame of alpha_k under the
-    paper's sum-variance and under the authors' per-feature variance, with
-    V_k and sizes), ``contents`` (the most frequent surfaces of each cluster).
+    Returns ``{"index", "epoch", "labels", "why"}``. Epoch 0 is the clustering made with NEE's
+    theta_best before FET trains (Algorithm 1, line 15); epoch e trains with the clustering made
+    after epoch e-1 (lines 17-22).
+    """
+    runs = clusters.get("clusterings") or []
+    if not runs:
+        raise ValueError("clusters.json holds no clustering")
+    index = clusters.get("best_epoch_trained_with")
+    if index is None:
+        index, why = len(runs) - 1, "the last one (which clustering the best epoch trained with is not recorded)"
+    else:
+        why = f"the one FET's best epoch ({clusters.get('best_epoch')}) trained with"
+    epoch = runs[index]["epoch"]
+    made = "before FET trained, with NEE's theta_best" if epoch == 0 else f"after FET's epoch {epoch}"
+    return {"index": int(index), "epoch": epoch, "labels": list(runs[index]["labels"]),
+            "why": f"clustering {index} of {len(runs)}, made {made}: {why}"}
+
+
+def cluster_view(model_dir, records: list[dict], clusters: dict, batch_size: int = 64, seed: int = 0) -> dict:
+    """FET's own clusters of D_s^best's entities, seen through a saved model; what notebook 05 shows.
+
+    ``records`` are FET's training records (D_s^best, the NEE stage's ``ds_best.jsonl``),
+    ``clusters`` the FET stage's ``clusters.json`` (:meth:`cofee_lib.stages.FineGrainedTyping.clusters_file`).
+    The entities are those FET clustered, with the labels of :func:`fet_clustering`; no clustering
+    is made here. ``model_dir`` (FET's best checkpoint) embeds them (sum-pooled span states, as
+    FET does) for the 2-D projection and for alpha_k.
+
+    Keys: ``points`` (a DataFrame with the 2-D PCA coordinates, FET's cluster, the entity's surface
+    and type), ``alpha`` (alpha_k under the paper's sum-variance and under the authors'
+    per-feature variance, with V_k and sizes, from these embeddings and FET's labels),
+    ``contents`` (the types and most frequent surfaces of each cluster) and ``clustering``
+    (which of FET's clusterings: index, epoch, why).
     """
     import pandas as pd
     import torch
     from sklearn.decomposition import PCA
 
     from .backbones import load_backbone
-    from .clustering import kmeans, variance_weights
+    from .clustering import variance_weights
 
+    ids = [r.get("id") for r in records]
+    if clusters.get("record_ids") is not None and list(clusters["record_ids"]) != ids:
+        raise ValueError("clusters.json was made on other records than these (record ids differ): "
+                         "pass FET's training records, the NEE stage's ds_best.jsonl")
+    chosen = fet_clustering(clusters)
+    entities = clusters["entities"]
+    if len(chosen["labels"]) != len(entities):
+        raise ValueError(f"clusters.json: {len(chosen['labels'])} labels for {len(entities)} entities")
+    for rec_i, span_i, start, end, etype in entities:
+        if list(records[rec_i]["spans"][span_i]) != [start, end, etype]:
+            raise ValueError(f"clusters.json: entity ({rec_i}, {span_i}) is {[start, end, etype]}, "
+                             f"the records hold {records[rec_i]['spans'][span_i]}")
+    k = int(clusters["k"])
     model = load_backbone(model_dir)
     model.eval()
-    emb, where = model.span_embeddings(records, batch_size=batch_size)
-    k = min(k, emb.shape[0])
-    result = kmeans(emb, k, n_init=restarts, seed=seed)
-    alpha_sum, v_sum = variance_weights(emb, result.labels, result.centers, "sum")
-    alpha_feat, v_feat = variance_weights(emb, result.labels, result.centers, "feature")
-    sizes = torch.bincount(result.labels, minlength=k)
+    emb_all, where = model.span_embeddings(records, batch_size=batch_size)
+    row = {(int(r), int(s)): i for i, (r, s) in enumerate(where)}
+    emb = emb_all[[row[(int(r), int(s))] for r, s, *_ in entities]].float()
+    labels = torch.tensor(chosen["labels"], dtype=torch.long)
+    sizes = torch.bincount(labels, minlength=k)
+    centers = torch.zeros(k, emb.shape[1]).index_add_(0, labels, emb) / sizes.clamp_min(1).unsqueeze(1)
+    alpha_sum, v_sum = variance_weights(emb, labels, centers, "sum")
+    alpha_feat, v_feat = variance_weights(emb, labels, centers, "feature")
     xy = PCA(n_components=2, random_state=seed).fit_transform(emb.numpy())
-    surfaces, types = [], []
-    for ri, si in where:
-        start, end, etype = records[ri]["spans"][si]
-        surfaces.append(" ".join(records[ri]["tokens"][start:end + 1]))
-        types.append(etype)
-    points = pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "cluster": result.labels.numpy(),
-                           "surface": surfaces, "type": types})
+    surfaces = [" ".join(records[r]["tokens"][start:end + 1]) for r, _, start, end, _ in entities]
+    points = pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "cluster": labels.numpy(),
+                           "surface": surfaces, "type": [e[4] for e in entities]})
     alpha = pd.DataFrame({"cluster": range(k), "size": sizes.numpy(), "V_k (sum)": v_sum.numpy(),
                           "alpha (sum, paper)": alpha_sum.numpy(), "V_k (per feature)": v_feat.numpy(),
                           "alpha (per feature, authors' code)": alpha_feat.numpy()})
@@ -108,7 +146,8 @@ def cluster_view(model_dir, records: list[dict], k: int, restarts: int = 3, seed
         members = points[points.cluster == c]
         contents[c] = {"size": len(members), "types": dict(Counter(members["type"]).most_common()),
                        "top surfaces": [s for s, _ in Counter(members["surface"]).most_common(6)]}
-    return {"points": points, "alpha": alpha, "contents": pd.DataFrame(contents).T, "inertia": result.inertia}
+    return {"points": points, "alpha": alpha, "contents": pd.DataFrame(contents).T,
+            "clustering": {k_: v for k_, v in chosen.items() if k_ != "labels"}}
 
 
 # --------------------------------------------------------------------------- figure panels

@@ -64,3 +64,59 @@ def scores_frame(scores: dict, names=("dataset", "split"), digits: int = 2):
     walk(scores, ())
     frame = pd.DataFrame(rows, columns=[*names, "type", "P", "R", "F1", "gold", "predicted", "correct"])
     return frame.round(digits)
+
+
+class SourceView:
+    """The source of one function or class, as :func:`show_source` returns it.
+
+    Jupyter shows it as Markdown (a heading naming the object and its file, then a Python code
+    block); anywhere else ``str()``/``repr()`` give the same as plain text.
+    """
+
+    def __init__(self, name: str, path: str, first_line: int, source: str):
+        self.name, self.path, self.first_line, self.source = name, path, first_line, source
+
+    @property
+    def last_line(self) -> int:
+        return self.first_line + self.source.count("\n") - (1 if self.source.endswith("\n") else 0)
+
+    def heading(self) -> str:
+        return f"{self.name} ({self.path}, lines {self.first_line}-{self.last_line})"
+
+    def _repr_markdown_(self) -> str:
+        fence = "```"
+        while fence in self.source:
+            fence += "`"
+        return (f"**`{self.name}`** ({self.path}, lines {self.first_line}-{self.last_line})\n\n"
+                f"{fence}python\n{self.source.rstrip()}\n{fence}\n")
+
+    def __str__(self) -> str:
+        return f"# {self.heading()}\n{self.source.rstrip()}\n"
+
+    __repr__ = __str__
+
+
+def show_source(obj) -> SourceView:
+    """The code that implements a step, read from the installed kit at call time (``inspect.getsource``).
+
+    ``obj`` is a function, method, class or module (e.g. ``SelfPicking.on_epoch_end``). The
+    notebooks call it instead of quoting code, so what they show is always the code that ran.
+    The file is named relative to the folder holding the package (``cofee_lib/stages.py``).
+    """
+    import inspect
+    import textwrap
+    from pathlib import Path
+
+    target = inspect.unwrap(obj)
+    lines, first = inspect.getsourcelines(target)
+    source = textwrap.dedent("".join(lines))
+    module = inspect.getmodule(target)
+    qualname = getattr(target, "__qualname__", None)
+    name = module.__name__ if inspect.ismodule(target) else f"{module.__name__}.{qualname or target.__name__}"
+    file = Path(inspect.getsourcefile(target)).resolve()
+    top = Path(__file__).resolve().parent.parent  # the folder holding cofee_lib/
+    try:
+        path = file.relative_to(top).as_posix()
+    except ValueError:
+        path = file.name
+    return SourceView(name, path, max(first, 1), source)

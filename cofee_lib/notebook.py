@@ -5,7 +5,14 @@ folders (``None`` means "the preset's default"). :func:`setup` resolves them,
 in this order: an explicit value (papermill ``-p``), then the environment
 (``COFEE_PRESET``, ``COFEE_RESULTS_DIR``, ``COFEE_FIGURES_DIR``,
 ``COFEE_WORK_DIR``: how nbval runs the notebooks at the smoke preset), then
-:func:`cofee_lib.reproduce.output_dirs`.
+:func:`cofee_lib.paths.output_dirs`.
+
+Every other parameter is ``None`` too unless given, and means the same: the preset's value.
+:meth:`NotebookRun.setting` is the one place that resolves them (a stage setting such as
+``delta`` or ``k`` from :func:`cofee_lib.presets.stage_settings`, a training setting from
+:func:`cofee_lib.presets.train_config`, anything else from the preset's table);
+:meth:`NotebookRun.stage_target` names the dataset the stage runs select on, and
+:meth:`NotebookRun.stage_file` finds what a stage wrote from what ``pretrain`` returned.
 """
 from __future__ import annotations
 
@@ -15,9 +22,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import atomic_open
+from .errors import CofeeError, atomic_open
 from .hardware import choose_precision
-from .presets import train_settings
+from .presets import STAGE_NAMES, get_preset, stage_settings, train_config, train_settings
+from .settings import StageSettings, TrainConfig
 
 
 @dataclass
@@ -62,6 +70,59 @@ class NotebookRun:
             paths.append(path)
         return paths
 
+    def setting(self, name: str, value=None):
+        """A notebook parameter: ``value`` when one was given (not None), else the preset's value of ``name``.
+
+        ``name`` is, looked up in this order:
+
+        * a :class:`~cofee_lib.settings.StageSettings` field (``delta``, ``k``, ``epochs_nee``, ...):
+          :func:`cofee_lib.presets.stage_settings` of the preset;
+        * a :class:`~cofee_lib.settings.TrainConfig` field (``lr``, ``seed``, ...), or ``STAGE.field``
+          for a stage's own config (``esi.lr``): :func:`cofee_lib.presets.train_config`;
+        * a key of the preset (``model``) or a dotted path into it (``experiments.figure2.deltas``).
+        """
+        if value is not None:
+            return value
+        head, _, rest = name.partition(".")
+        if not rest and name in StageSettings.names():
+            return getattr(stage_settings(self.preset), name)
+        if not rest and name in TrainConfig.names():
+            return getattr(train_config(self.preset), name)
+        if rest and head in STAGE_NAMES and rest in TrainConfig.names():
+            return getattr(train_config(self.preset, head), rest)
+        node = self.settings or get_preset(self.preset)
+        for i, part in enumerate(name.split(".")):
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(name.split(".")[:i]) or "the preset"
+                raise CofeeError(f"preset {self.preset!r} has no setting {name!r} ({where} has no {part!r}); "
+                                 "give the notebook parameter a value")
+            node = node[part]
+        return node
+
+    def stage_target(self, target: str | None = None) -> str:
+        """The target the stage runs select on: ``target`` when given, else the first of the
+        preset's ``experiments.table3_targets``.
+
+        Notebooks 03-05 train CoFEE's stages for it (its dev split selects every checkpoint), and
+        Table 3 (notebook 06) reuses that run for the same target."""
+        return target or self.setting("experiments.table3_targets")[0]
+
+    def stage_file(self, pretrain_report: dict, stage: str, name: str = "") -> Path:
+        """A file or folder one stage of a ``pretrain`` run wrote, from the report ``pretrain`` returned.
+
+        ``name``: ``"best"`` (the stage's checkpoint), ``"report.json"``, ``"ds_best.jsonl"`` (NEE's
+        D_s^best), ``"clusters.json"`` (FET's clusterings), ...; ``""`` is the stage's folder (the
+        run store's folder, :mod:`cofee_lib.runs`, where the run was reused)."""
+        reports = pretrain_report.get("stage_reports", {})
+        if stage not in reports:
+            raise CofeeError(f"the pretrain run has no {stage} stage (it ran {', '.join(reports) or 'none'})")
+        report = reports[stage]
+        folder = Path(report["store"]) if report.get("store") else Path(report["best_dir"]).parent
+        path = folder / name if name else folder
+        if not path.exists():
+            raise CofeeError(f"the {stage} stage wrote no {name or 'folder'} ({path})")
+        return path
+
     def work(self, *parts) -> Path:
         """A path under the work folder (corpora, checkpoints), parent created."""
         path = self.work_dir.joinpath(*parts)
@@ -72,7 +133,7 @@ class NotebookRun:
 def setup(preset: str | None = None, results_dir=None, figures_dir=None, work_dir=None,
           seed: int = 0, style: bool = True) -> NotebookRun:
     """Resolve the preset and the output folders, seed python/numpy/torch, set the plot style."""
-    from .reproduce import output_dirs
+    from .paths import output_dirs
 
     preset = preset or os.environ.get("COFEE_PRESET") or "default"
     defaults = output_dirs(preset)

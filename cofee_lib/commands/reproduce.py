@@ -14,6 +14,9 @@ def register(sub):
     p.add_argument("--store-outputs", action="store_true",
                    help="for notebook authors: run the notebooks in place at the smoke preset (outputs to a temporary "
                         "folder) and keep their outputs in notebooks/, the reference nbval compares against")
+    p.add_argument("--tidy", action="store_true",
+                   help="only tidy the executed copies already in the preset's results/notebooks/ (progress bars to "
+                        "their final line, repository-relative paths), as every run does, without running anything")
     p.add_argument("--tables", action="store_true",
                    help="only rebuild results/tables.md (.csv, .json) and the README's tables from the results files")
     p.set_defaults(func=run)
@@ -35,6 +38,22 @@ def _tables(preset: str) -> None:
         print("updated the tables in README.md")
 
 
+def _tidy(preset: str, only) -> None:
+    """Tidy the executed copies of a preset in place, with the paths recorded in each (cofee_lib.reproduce.tidy_file)."""
+    from pathlib import Path
+
+    from ..paths import relative
+    from ..reproduce import NOTEBOOK_PATTERN, output_dirs, tidy_file
+
+    folder = Path(output_dirs(preset)["results_dir"]) / "notebooks"
+    books = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name)) if folder.is_dir() else []
+    if only:
+        books = [p for p in books if any(p.name.startswith(str(o).zfill(2) + "_") or p.stem == o for o in only)]
+    for book in books:
+        tidy_file(book)
+        print(f"tidied {relative(book)}")
+
+
 def run(args):
     from ..reproduce import list_notebooks, parse_overrides, run_notebooks, store_outputs
 
@@ -48,6 +67,9 @@ def run(args):
         return 0
     if args.tables:
         _tables(args.preset)
+        return 0
+    if args.tidy:
+        _tidy(args.preset, args.only)
         return 0
     ran = run_notebooks(args.preset, only=args.only, overrides=parse_overrides(args.parameter),
                         log_output=args.log_output)

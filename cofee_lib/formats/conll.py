@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ..errors import InputError, atomic_open
 from ..records import check_encodable, make_record, validate_record

@@ -196,7 +196,7 @@ def iter_pages(path, info: SiteInfo | None = None, state: ReadState | None = Non
     if not path.is_file():
         raise InputError(path, None, "file not found (expected a MediaWiki pages-articles .xml or .xml.bz2)")
     total = os.path.getsize(path)
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     raw, stream = _open_stream(path)
     parser = ET.XMLPullParser(events=("start", "end"))
