@@ -162,7 +162,11 @@ def _ax(ax=None):
 
 def plot_sweep(points: list[dict], x: str, ax=None, y: str = "dev_F1", hue: str | None = None, title: str = "",
                xlabel: str | None = None, percent_x: bool = False, logx: bool = False):
-    """One line per ``hue`` value (or one line) of dev F1 (%) against ``x``: a Figure 2/3 panel."""
+    """One line per ``hue`` value (or one line) of dev F1 (%) against ``x``: a Figure 2/3 panel.
+
+    ``points`` hold one entry per x (and hue) and seed: the line is the seed mean, the band its
+    standard deviation, and every seed is drawn as a dot.
+    """
     import pandas as pd
     import seaborn as sns
 
@@ -171,7 +175,9 @@ def plot_sweep(points: list[dict], x: str, ax=None, y: str = "dev_F1", hue: str 
     frame = frame.assign(**{"dev F1 (%)": 100 * frame[y].astype(float)})
     if percent_x:
         frame[x] = 100 * frame[x]
-    sns.lineplot(data=frame, x=x, y="dev F1 (%)", hue=hue, marker="o", ax=ax, errorbar=None)
+    sns.lineplot(data=frame, x=x, y="dev F1 (%)", hue=hue, marker="o", ax=ax, errorbar="sd")
+    sns.scatterplot(data=frame, x=x, y="dev F1 (%)", hue=hue, ax=ax, s=14, color="black" if hue is None else None,
+                    legend=False, alpha=0.6)
     if logx:
         from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
@@ -202,12 +208,20 @@ def plot_gazetteer_sweep(points: list[dict], ax=None, title: str = "(b) training
 
     ax = _ax(ax)
     frame = pd.DataFrame(points)
-    share = (100 * frame["fraction"]).round().astype(int).astype(str) + "%"
-    ax.bar(share, frame["d_s_sentences"], color="#cccccc", label="D_s sentences")
+    if "row" not in frame:   # one entry per share (results from before seeds were swept)
+        frame = pd.concat([frame.assign(row="CoFEE-MRC"),
+                           frame.assign(row="Gazetteer Matching", dev_F1=frame["matching_dev_F1"])])
+    frame["share"] = (100 * frame["fraction"]).round().astype(int).astype(str) + "%"
+    sizes = frame.drop_duplicates("fraction").sort_values("fraction")
+    ax.bar(sizes["share"], sizes["d_s_sentences"], color="#cccccc", label="D_s sentences")
     ax.set(ylabel="training sentences (D_s)", xlabel="share of each gazetteer", title=title)
     right = ax.twinx()
-    right.plot(share, 100 * frame["dev_F1"], marker="o", label="CoFEE-MRC")
-    right.plot(share, 100 * frame["matching_dev_F1"], marker="s", label="Matching")
+    for row, marker, label in (("CoFEE-MRC", "o", "CoFEE-MRC (seed mean, dots: seeds)"), ("Gazetteer Matching", "s", "Matching")):
+        part = frame[frame["row"] == row].sort_values("fraction")
+        means = part.groupby("share", sort=False)["dev_F1"].mean()
+        right.plot(means.index, 100 * means.values, marker=marker, label=label)
+        if row == "CoFEE-MRC":
+            right.scatter(part["share"], 100 * part["dev_F1"], s=12, color="black", alpha=0.6)
     right.set_ylabel("dev F1 (%)")
     right.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()

@@ -137,6 +137,10 @@ class TrainResult:
     resumed_from_step: int | None = None
     precision: dict | None = None     # hardware.PrecisionChoice.to_dict(): used, requested, why, hardware
     num_threads: int | None = None
+    epochs_run: int | None = None
+    stopped_early: bool = False
+    # [tp, n_pred, n_gold] of each dev sentence at the best epoch (what cofee_lib.claims resamples)
+    best_sentence_counts: list | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -230,8 +234,9 @@ def _param_groups(named_params, weight_decay: float) -> list[dict]:
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate_model(model, records: list[dict], threshold: float = 0.5, batch_size: int = 32,
-                   ctx: D.DistContext | None = None, progress: bool = False) -> dict:
-    """Predict ``records`` and score them (entity-level micro P/R/F1, per type).
+                   ctx: D.DistContext | None = None, progress: bool = False, per_sentence: bool = False) -> dict:
+    """Predict ``records`` and score them (entity-level micro P/R/F1, per type; ``per_sentence``:
+    also each sentence's ``[tp, n_pred, n_gold]``, see :func:`cofee_lib.metrics.evaluate_spans`).
 
     Gold spans whose type is not in ``model.types`` are left out. With several
     processes each predicts every ``world_size``-th record and the predictions
@@ -252,7 +257,7 @@ def evaluate_model(model, records: list[dict], threshold: float = 0.5, batch_siz
     gold = [{"id": str(i), "tokens": r["tokens"], "spans": [s for s in r["spans"] if s[2] in types]}
             for i, r in enumerate(records)]
     pred = [{"id": str(i), "tokens": r["tokens"], "spans": spans[i]} for i, r in enumerate(records)]
-    return evaluate_records(gold, pred)
+    return evaluate_records(gold, pred, per_sentence)
 
 
 def _short_metrics(metrics: dict) -> dict:
@@ -325,17 +330,19 @@ class _Run:
     train_seconds: float = 0.0
     epoch_acc: dict = field(default_factory=_fresh_epoch_acc)
     resumed_from: int | None = None
-    stop: bool = False            # max_steps reached
+    stop: bool = False            # max_steps reached, or early stopping
+    stopped_early: bool = False   # patience ran out (config.patience)
+    max_epochs: int = 0           # epochs the run may take: config.epochs, more where min_steps needs them
 
     RESTORED = ("epoch", "position", "global_step", "order", "best", "history", "useful_total", "train_seconds",
-                "epoch_acc")
+                "epoch_acc", "max_epochs")
 
     def checkpoint_state(self) -> dict:
         return {"fingerprint": fingerprint_digest(self.parts), "fingerprint_parts": self.parts,
                 "epoch": self.epoch, "position": self.position, "global_step": self.global_step,
                 "order": self.order, "best": self.best, "history": self.history,
                 "useful_total": self.useful_total, "train_seconds": self.train_seconds,
-                "epoch_acc": self.epoch_acc, "total_steps": self.schedule.total_steps,
+                "epoch_acc": self.epoch_acc, "max_epochs": self.max_epochs, "total_steps": self.schedule.total_steps,
                 "world_size": self.ctx.world_size}
 
 
@@ -344,10 +351,17 @@ def _epoch_batches(lengths: list[int], config: TrainConfig, world_size: int, epo
     return make_batches(lengths, global_batch, epoch, config.seed, config.bucketing, config.bucket_chunk, world_size)
 
 
-def _planned_steps(lengths: list[int], config: TrainConfig, world_size: int, first_epoch: int, done: int) -> int:
-    """Optimizer steps at the end of the run if epochs ``first_epoch``.. use these features."""
+def _max_epochs(lengths: list[int], config: TrainConfig, world_size: int) -> int:
+    """``config.epochs``, or more where that many epochs of these features give fewer than ``min_steps`` steps."""
+    per_epoch = len(_epoch_batches(lengths, config, world_size, 0))
+    return max(config.epochs, math.ceil(config.min_steps / max(per_epoch, 1)))
+
+
+def _planned_steps(lengths: list[int], config: TrainConfig, world_size: int, first_epoch: int, done: int,
+                   epochs: int) -> int:
+    """Optimizer steps at the end of the run if epochs ``first_epoch``..``epochs - 1`` use these features."""
     per_epoch = len(_epoch_batches(lengths, config, world_size, first_epoch))
-    total = done + (config.epochs - first_epoch) * per_epoch
+    total = done + (epochs - first_epoch) * per_epoch
     return min(total, config.max_steps) if config.max_steps else total
 
 
@@ -400,7 +414,8 @@ def _start_run(model, train_records, config: TrainConfig, out_dir: Path, hooks, 
         hooks.to(ctx.device)
     hook_params = list(hooks.parameters()) if hooks is not None else []
     features, lengths = _featurize(model, records, "the training records produced no features (empty sentences?)")
-    total_steps = _planned_steps(lengths, config, ctx.world_size, 0, 0)
+    max_epochs = _max_epochs(lengths, config, ctx.world_size)
+    total_steps = _planned_steps(lengths, config, ctx.world_size, 0, 0, max_epochs)
     schedule = LinearSchedule(int(math.ceil(config.warmup_ratio * total_steps)), total_steps)
     named = list(model.named_parameters()) + [(f"hook.{i}", p) for i, p in enumerate(hook_params)]
     optimizer = torch.optim.AdamW(_param_groups(named, config.weight_decay), lr=config.lr, eps=config.adam_eps)
@@ -410,7 +425,7 @@ def _start_run(model, train_records, config: TrainConfig, out_dir: Path, hooks, 
                model=model, fwd=model, hooks=hooks, want_hidden=bool(hooks is not None and hooks.wants_hidden),
                parts=parts, records=records, records_changed=records_changed, features=features, lengths=lengths,
                optimizer=optimizer, scheduler=scheduler, schedule=schedule, hook_params=hook_params,
-               all_params=[p for _, p in named if p.requires_grad])
+               all_params=[p for _, p in named if p.requires_grad], max_epochs=max_epochs)
     if saved is not None:
         _restore(run, saved)
     else:
@@ -426,7 +441,8 @@ def _restore(run: _Run, saved: dict) -> None:
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scheduler.load_state_dict(saved["extra"]["scheduler"])  # restores the schedule's plan too
     for name in _Run.RESTORED:
-        setattr(run, name, saved[name])
+        if name in saved:  # max_epochs: not in checkpoints written before early stopping existed
+            setattr(run, name, saved[name])
     set_rng_states(saved["extra"]["rng"][run.ctx.rank])
     if run.ctx.is_main:
         _write_log(run.log_path, run.history)
@@ -518,10 +534,12 @@ def _train_epoch(run: _Run, bar) -> None:
 
 def _evaluate_epoch(run: _Run, dev_records: list[dict]) -> tuple[dict, bool]:
     """Dev metrics of the model now; a new best is saved to ``best/``."""
-    metrics = evaluate_model(run.model, dev_records, run.config.threshold, run.config.eval_batch_size, run.ctx)
+    metrics = evaluate_model(run.model, dev_records, run.config.threshold, run.config.eval_batch_size, run.ctx,
+                             per_sentence=True)
     is_best = metrics["f1"] > run.best["f1"]
     if is_best:
-        run.best = {"f1": metrics["f1"], "epoch": run.epoch + 1, "metrics": _short_metrics(metrics)}
+        run.best = {"f1": metrics["f1"], "epoch": run.epoch + 1, "metrics": _short_metrics(metrics),
+                    "sentence_counts": metrics["sentence_counts"]}
         if run.ctx.is_main:
             save_model_dir(run.model, run.out_dir / "best")
         D.barrier(run.ctx)
@@ -540,7 +558,18 @@ def _epoch_entry(run: _Run, metrics: dict, is_best: bool, epoch_start: float) ->
              "seconds": time.perf_counter() - epoch_start}
     if run.stop and run.position < len(run.order):
         entry["partial"] = True
+    if run.stopped_early:
+        entry["early_stop"] = True
     return entry
+
+
+def _check_patience(run: _Run) -> None:
+    """Early stopping: stop once ``patience`` epochs passed without a better dev F1 (and ``min_steps`` are done)."""
+    config = run.config
+    if config.patience is None or run.global_step < config.min_steps:
+        return
+    if run.epoch + 1 - run.best["epoch"] >= config.patience and run.epoch + 1 < run.max_epochs:
+        run.stop = run.stopped_early = True
 
 
 def _relabel(run: _Run, metrics: dict, is_best: bool, bar) -> None:
@@ -556,8 +585,9 @@ def _relabel(run: _Run, metrics: dict, is_best: bool, bar) -> None:
     run.records, run.records_changed = list(new_records), True
     run.features, run.lengths = _featurize(run.model, run.records,
                                            f"epoch {run.epoch + 1}: the relabelled records produced no features")
-    if run.epoch + 1 < run.config.epochs and not run.stop:
-        total_steps = _planned_steps(run.lengths, run.config, run.ctx.world_size, run.epoch + 1, run.global_step)
+    if run.epoch + 1 < run.max_epochs and not run.stop:
+        total_steps = _planned_steps(run.lengths, run.config, run.ctx.world_size, run.epoch + 1, run.global_step,
+                                     run.max_epochs)
         if total_steps != run.schedule.total_steps:
             run.schedule.replan(run.global_step, total_steps)
             bar.total = total_steps
@@ -578,7 +608,7 @@ def _next_epoch(run: _Run) -> None:
     run.epoch += 1
     run.position, run.order = 0, None
     run.epoch_acc = _fresh_epoch_acc()
-    if run.epoch < run.config.epochs and not run.stop:
+    if run.epoch < run.max_epochs and not run.stop:
         _checkpoint(run)
 
 
@@ -598,7 +628,8 @@ def _finish(run: _Run, precision: dict, threads: int | None) -> TrainResult:
                        history=run.history, tokens_per_second=tps, useful_tokens=int(run.useful_total),
                        train_seconds=run.train_seconds, steps=run.global_step, out_dir=str(run.out_dir),
                        best_dir=str(run.out_dir / "best"), resumed_from_step=run.resumed_from,
-                       precision=precision, num_threads=threads)
+                       precision=precision, num_threads=threads, epochs_run=len(run.history),
+                       stopped_early=run.stopped_early, best_sentence_counts=best.get("sentence_counts"))
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -640,12 +671,13 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
                disable=not (config.progress and ctx.is_main), dynamic_ncols=True)
     model.train()
     run.stop = bool(config.max_steps and run.global_step >= config.max_steps)
-    while run.epoch < config.epochs and not run.stop:
+    while run.epoch < run.max_epochs and not run.stop:
         if run.order is None:
             run.order, run.position = _epoch_batches(run.lengths, config, ctx.world_size, run.epoch), 0
         epoch_start = time.perf_counter()
         _train_epoch(run, bar)
         metrics, is_best = _evaluate_epoch(run, dev_records)   # dev F1; a new best goes to best/
+        _check_patience(run)                                   # early stopping
         entry = _epoch_entry(run, metrics, is_best, epoch_start)
         _relabel(run, metrics, is_best, bar)                   # hooks: NEE self-picking, FET re-clustering
         _log_epoch(run, entry, bar)

@@ -107,6 +107,47 @@ def _test_records(target: str, types, preset: str) -> list[dict]:
     return keep_types(test, types)
 
 
+def write_counts(results_dir: Path, name: str, payload: dict) -> Path:
+    """``<results_dir>/counts/<name>.json``: the per-sentence counts behind a results file (for the claims)."""
+    path = Path(results_dir) / "counts" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as fh:   # compact: one list of [tp, n_pred, n_gold] per model and seed
+        json.dump(payload, fh, separators=(",", ":"))
+        fh.write("\n")
+    return path
+
+
+def _score_trained(trained: dict, test: list[dict]) -> tuple[dict, dict]:
+    """Rows (mean over seeds) and per-sentence counts of trained models: ``trained[row] = [(seed, best_dir, report)]``."""
+    from .pipeline import evaluate_once
+
+    rows, counts = {}, {}
+    for name, items in trained.items():
+        per_seed = []
+        for seed, best, report in items:
+            metrics = evaluate_once(best, test, per_sentence=True)
+            counts.setdefault(name, {})[str(seed)] = metrics["sentence_counts"]
+            per_seed.append({"seed": seed, "model": str(best), "dev_F1": report["best_f1"], **_scores(metrics),
+                             "steps": report.get("steps"), "epochs_run": report.get("epochs_run")})
+        rows[name] = aggregate(per_seed)
+    return rows, counts
+
+
+def _reference_rows(target: str, test: list[dict], rows: dict, counts: dict) -> list[str]:
+    """The off-the-shelf spaCy row beside the kit's (English targets, spaCy installed): adds to ``rows``/``counts``."""
+    from .reference import ROW_NAME, spacy_row
+
+    try:
+        scored = spacy_row(target, test)
+    except CofeeError as exc:   # spaCy not installed (the 'spacy' extra), or a non-English target
+        _say(f"reference row left out: {exc}")
+        return []
+    rows[ROW_NAME] = {**_scores(scored), "dev_F1": None, "n_seeds": 0, "seeds": [], "model": scored["model"],
+                      "label_map": scored["label_map"]}
+    counts[ROW_NAME] = {"-": scored["sentence_counts"]}
+    return [ROW_NAME]
+
+
 # --------------------------------------------------------------------------- Table 3
 
 def weak_supervision_table(target: str, out_dir, preset: str = "default", backbone: str = "mrc",
@@ -121,7 +162,7 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     from .gazetteers import load_gazetteers
     from .matching import match_records
     from .metrics import evaluate_records
-    from .pipeline import evaluate_once, pretrain
+    from .pipeline import pretrain
 
     out_dir = Path(out_dir)
     if seed is None:
@@ -147,17 +188,14 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     test = _test_records(target, types, preset)
     which = {"MRC-NER": ("ds_only", "nee"), cofee_row: ("cofee", "fet"), "-FET": ("cofee", "nee"),
              "-FET-ESI": ("nee_only", "nee")}
-    per_seed = {name: [] for name in which}
-    for s, runs in runs_by_seed.items():
-        for name, (run, stage) in which.items():
-            best = out_dir / f"seed{s}" / run / stage / "best"
-            per_seed[name].append({"seed": s, "model": str(best), **_scores(evaluate_once(best, test)),
-                                   "dev_F1": runs[run]["stage_reports"][stage]["best_f1"]})
-    matched = match_records(test, load_gazetteers(gaz_dir))
-    rows = {"Gazetteer Matching": {**_scores(evaluate_records(test, matched)), "dev_F1": None, "n_seeds": 0,
-                                   "seeds": [], "model": None}}
-    rows.update({name: aggregate(per_seed[name]) for name in which})
-    rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI")}
+    trained = {name: [(s, out_dir / f"seed{s}" / run / stage / "best", runs[run]["stage_reports"][stage])
+                      for s, runs in runs_by_seed.items()] for name, (run, stage) in which.items()}
+    rows, counts = _score_trained(trained, test)
+    metrics = evaluate_records(test, match_records(test, load_gazetteers(gaz_dir)), per_sentence=True)
+    rows["Gazetteer Matching"] = {**_scores(metrics), "dev_F1": None, "n_seeds": 0, "seeds": [], "model": None}
+    counts["Gazetteer Matching"] = {"-": metrics["sentence_counts"]}
+    reference = _reference_rows(target, test, rows, counts)
+    rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI", *reference)}
     result = {"command": command, "machine": machine(), "precision": precision_used(preset),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
               "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
@@ -169,7 +207,10 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
                        for s, runs in runs_by_seed.items() for name, rep in runs.items()},
               "data": first["cofee"]["data"], "settings": first["cofee"]["settings"], "model": first["cofee"]["model"],
               "seconds": round(time.perf_counter() - started, 1)}
-    _write(Path(results_dir or out_dir) / f"table3_{_file_name(target)}.json", result)
+    name = f"table3_{_file_name(target)}"
+    write_counts(Path(results_dir or out_dir), name, {"split": "test", "target": target, "sentences": len(test),
+                                                      "rows": counts})
+    _write(Path(results_dir or out_dir) / f"{name}.json", result)
     return result
 
 
@@ -238,7 +279,7 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
     from a CoFEE pre-training run (ESI, NEE, FET) of their backbone with the
     preset's seed; the fine-tuning seeds vary. Writes ``table2_<target>.json``.
     """
-    from .pipeline import evaluate_once, pretrain
+    from .pipeline import pretrain
     from .presets import get_preset
     from .queries import get_queries
 
@@ -273,16 +314,14 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
             cfg = supervised_config(preset, row, s, settings)
             rep = supervised_run(row, kind, init, types, train, dev, cfg, work_dir or out_dir / "work",
                                  out_dir / f"{row}-seed{s}", queries=queries, max_len=max_len)
-            trained[row].append({"seed": s, "report": rep, "best": str(out_dir / f"{row}-seed{s}" / "best")})
+            trained[row].append((s, out_dir / f"{row}-seed{s}" / "best", rep))
 
     # ---- the one read of the test split ----
     test = _test_records(target, types, preset)
-    out_rows = {}
+    out_rows, counts = _score_trained(trained, test)
     for row, items in trained.items():
-        per_seed = [{"seed": it["seed"], "model": it["best"], "dev_F1": it["report"]["best_f1"],
-                     **_scores(evaluate_once(it["best"], test))} for it in items]
-        out_rows[row] = aggregate(per_seed)
-        out_rows[row]["reused"] = [it["report"].get("reused") for it in items]
+        out_rows[row]["reused"] = [rep.get("reused") for _, _, rep in items]
+    _reference_rows(target, test, out_rows, counts)
     result = {"command": command, "machine": machine(), "precision": precision_used(preset),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
               "table": 2, "setting": "supervised (fine-tuned on the labelled train split; dev selects models)",
@@ -292,53 +331,74 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
               "pretrain": {kind: {"dir": str(out_dir / f"pretrain-{kind}"), "final_dev_f1": rep["final_dev_f1"],
                                   "seconds": rep["seconds"]} for kind, rep in pretrained.items()},
               "seconds": round(time.perf_counter() - started, 1)}
-    _write(Path(results_dir or out_dir) / f"table2_{_file_name(target)}.json", result)
+    name = f"table2_{_file_name(target)}"
+    write_counts(Path(results_dir or out_dir), name, {"split": "test", "target": target, "sentences": len(test),
+                                                      "rows": counts})
+    _write(Path(results_dir or out_dir) / f"{name}.json", result)
     return result
 
 
 # --------------------------------------------------------------------------- Figures 2 and 3 (dev F1)
 
-def _pretrain_point(out, target, preset, work_dir, model, **overrides) -> dict:
+def _seeds(preset: str, seeds) -> list[int]:
+    return list(seeds) if seeds else [train_config(preset).seed]
+
+
+def _pretrain_point(out, target, preset, work_dir, model, seed, **overrides) -> dict:
+    """One sweep point for one seed: a CoFEE-MRC run (reused by content), its dev F1 per stage and the steps each took."""
     from .pipeline import pretrain
 
-    rep = pretrain("esi,nee,fet", "mrc", target, out, model=model, preset=preset, work_dir=work_dir, **overrides)
+    over = dict(overrides)
+    train_overrides = {**(over.pop("train_overrides", None) or {}), "seed": seed}
+    rep = pretrain("esi,nee,fet", "mrc", target, Path(out) / f"seed{seed}", model=model, preset=preset,
+                   work_dir=work_dir, train_overrides=train_overrides, **over)
     reports = rep["stage_reports"]
-    return {"dev_F1": reports["fet"]["best_f1"], "dev_F1_nee": reports["nee"]["best_f1"],
+    return {"seed": seed, "dev_F1": reports["fet"]["best_f1"], "dev_F1_nee": reports["nee"]["best_f1"],
             "dev_F1_esi": reports["esi"]["best_f1"], "d_g_sentences": rep["data"]["d_g"]["sentences"],
             "d_s_sentences": rep["data"]["d_s"]["sentences"], "d_s_entities": rep["data"]["d_s"]["entities"],
             "ds_best_entities": reports["nee"].get("best_label_set", {}).get("entities"),
+            "steps": {s: r.get("steps") for s, r in reports.items()},
+            "epochs_run": {s: r.get("epochs_run") for s, r in reports.items()},
             "reused": {s: r.get("reused") for s, r in reports.items()}, "seconds": rep["seconds"],
-            "gazetteers": rep["corpora"]["gazetteers"]}
+            "gazetteers": rep["corpora"]["gazetteers"], "dev_sentence_counts": reports["fet"].get("dev_sentence_counts")}
 
 
-def pretraining_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None, **kw):
-    """Figure 2a: CoFEE-MRC dev F1 against the share of the pre-training corpus (D_g and its typed part D_s)."""
-    return [{"fraction": f, **_pretrain_point(Path(out_dir) / f"pretrain-{f:g}", target, preset, work_dir, model,
-                                              pretrain_fraction=f, **kw)} for f in fractions]
+def pretraining_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None, seeds=None,
+                           **kw):
+    """Figure 2a: CoFEE-MRC dev F1 against the share of the pre-training corpus (D_g and its typed part D_s).
+
+    One entry per (share, seed); ``seeds`` default to the preset's one seed.
+    """
+    return [{"fraction": f, **_pretrain_point(Path(out_dir) / f"pretrain-{f:g}", target, preset, work_dir, model, s,
+                                              pretrain_fraction=f, **kw)}
+            for f in fractions for s in _seeds(preset, seeds)]
 
 
-def picking_rate_sweep(target: str, deltas, out_dir, preset="default", work_dir=None, model=None, **kw):
-    """Figure 2c: CoFEE-MRC dev F1 (and the NEE stage's) against the picking rate delta."""
-    return [{"delta": d, **_pretrain_point(Path(out_dir) / f"delta-{d:g}", target, preset, work_dir, model,
-                                           delta=d, **kw)} for d in deltas]
+def picking_rate_sweep(target: str, deltas, out_dir, preset="default", work_dir=None, model=None, seeds=None, **kw):
+    """Figure 2c: CoFEE-MRC dev F1 (and the NEE stage's) against the picking rate delta, per seed."""
+    return [{"delta": d, **_pretrain_point(Path(out_dir) / f"delta-{d:g}", target, preset, work_dir, model, s,
+                                           delta=d, **kw)}
+            for d in deltas for s in _seeds(preset, seeds)]
 
 
-def cluster_count_sweep(target: str, ks, out_dir, preset="default", work_dir=None, model=None, **kw):
-    """Figure 2d: CoFEE-MRC dev F1 against the number of clusters K (ESI and NEE are shared)."""
-    return [{"k": k, **_pretrain_point(Path(out_dir) / f"k-{k}", target, preset, work_dir, model, k=k, **kw)}
-            for k in ks]
+def cluster_count_sweep(target: str, ks, out_dir, preset="default", work_dir=None, model=None, seeds=None, **kw):
+    """Figure 2d: CoFEE-MRC dev F1 against the number of clusters K (ESI and NEE are shared), per seed."""
+    return [{"k": k, **_pretrain_point(Path(out_dir) / f"k-{k}", target, preset, work_dir, model, s, k=k, **kw)}
+            for k in ks for s in _seeds(preset, seeds)]
 
 
 def finetuning_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None,
-                          rows=("MRC-NER", "CoFEE-MRC"), max_train_sentences=None, settings=None, seed=None, **kw):
-    """Figure 2b: dev F1 of MRC-NER and CoFEE-MRC fine-tuned on a nested share of the labelled train split."""
+                          rows=("MRC-NER", "CoFEE-MRC"), max_train_sentences=None, settings=None, seeds=None, **kw):
+    """Figure 2b: dev F1 of MRC-NER and CoFEE-MRC fine-tuned on a nested share of the labelled train split.
+
+    CoFEE-MRC starts from the CoFEE pre-training run of the preset's seed; ``seeds`` are the fine-tuning seeds.
+    """
     from .pipeline import pretrain
     from .presets import get_preset
     from .queries import get_queries
 
     table = get_preset(preset)
     model = model or table["model"]
-    seed = seed if seed is not None else train_config(preset).seed
     out_dir = Path(out_dir)
     work = Path(work_dir) if work_dir else out_dir / "work"
     init = {}
@@ -355,35 +415,69 @@ def finetuning_size_sweep(target: str, fractions, out_dir, preset="default", wor
         for row in rows:
             kind, needs = SUPERVISED_KIND[row]
             start = init[kind]["final_model"] if needs else ("none" if kind == "bilstm-crf" else model)
-            rep = supervised_run(row, kind, start, types, train, dev, supervised_config(preset, row, seed, settings or {}),
-                                 work, out_dir / f"{row}-{f:g}", queries=queries, max_len=table["max_len"])
-            points.append({"fraction": f, "row": row, "train_sentences": len(train), "dev_F1": rep["best_f1"],
-                           "best_epoch": rep["best_epoch"], "reused": rep.get("reused")})
+            for s in _seeds(preset, seeds):
+                rep = supervised_run(row, kind, start, types, train, dev, supervised_config(preset, row, s, settings or {}),
+                                     work, out_dir / f"{row}-{f:g}-seed{s}", queries=queries, max_len=table["max_len"])
+                points.append({"fraction": f, "row": row, "seed": s, "train_sentences": len(train),
+                               "dev_F1": rep["best_f1"], "best_epoch": rep["best_epoch"], "steps": rep.get("steps"),
+                               "epochs_run": rep.get("epochs_run"), "reused": rep.get("reused"),
+                               "dev_sentence_counts": rep.get("dev_sentence_counts")})
     return points
 
 
 def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None,
-                         gazetteer_seed: int = 0, **kw):
-    """Figure 3b: D_s size, CoFEE-MRC dev F1 and Matching dev F1 with a nested share of each gazetteer."""
+                         gazetteer_seed: int = 0, seeds=None, **kw):
+    """Figure 3b: D_s size, CoFEE-MRC dev F1 (per seed) and Matching dev F1 with a nested share of each gazetteer.
+
+    The Matching entries (``row`` "Gazetteer Matching", no seed) are scored on the dev sentences the runs select on.
+    """
     from .gazetteers import load_gazetteers
     from .matching import match_records
     from .metrics import evaluate_records
-    from .pipeline import subsample
-    from .datasets import load_dataset
+    from .pipeline import dev_records
 
     points = []
-    seed = train_config(preset).seed
     for f in fractions:
-        point = _pretrain_point(Path(out_dir) / f"gazetteer-{f:g}", target, preset, work_dir, model,
+        runs = [_pretrain_point(Path(out_dir) / f"gazetteer-{f:g}", target, preset, work_dir, model, s,
                                 gazetteer_fraction=f, gazetteer_seed=gazetteer_seed, **kw)
-        gaz = load_gazetteers(point["gazetteers"])
-        types = [t for t in gaz]
-        dev = subsample(load_dataset(target, "dev"), stage_settings(preset).max_dev_sentences, seed)
-        dev = keep_types(dev, types)
-        matching = evaluate_records(dev, match_records(dev, gaz))
-        points.append({"fraction": f, "gazetteer_entries": {t: len(e) for t, e in gaz.items()},
-                       "matching_dev_F1": matching["f1"], **point})
+                for s in _seeds(preset, seeds)]
+        gaz = load_gazetteers(runs[0]["gazetteers"])
+        dev = dev_records(target, [t for t in gaz], stage_settings(preset))
+        matching = evaluate_records(dev, match_records(dev, gaz), per_sentence=True)
+        entries = {t: len(e) for t, e in gaz.items()}
+        points.extend({"fraction": f, "row": "CoFEE-MRC", "gazetteer_entries": entries,
+                       "matching_dev_F1": matching["f1"], **r} for r in runs)
+        points.append({"fraction": f, "row": "Gazetteer Matching", "seed": None, "gazetteer_entries": entries,
+                       "dev_F1": matching["f1"], "d_s_sentences": runs[0]["d_s_sentences"],
+                       "dev_sentence_counts": matching["sentence_counts"]})
     return points
+
+
+SWEEP_X = {"figure2": {"a": "fraction", "b": "fraction", "c": "delta", "d": "k"}, "figure3": {"b": "fraction"}}
+
+
+def write_sweeps(results_dir, name: str, summary: dict) -> Path:
+    """Write ``<name>.json`` (the sweep points, without their per-sentence counts) and ``counts/<name>.json``.
+
+    ``summary`` holds the panels (lists of points, one per x, seed and row) as the notebooks build it.
+    """
+    results_dir = Path(results_dir)
+    clean, panels, sentences = dict(summary), {}, None
+    for panel, x in SWEEP_X[name].items():
+        points = summary.get(panel) or []
+        clean[panel] = [{k: v for k, v in p.items() if k != "dev_sentence_counts"} for p in points]
+        entries = [{"x": p[x], "row": p.get("row"), "seed": p.get("seed"), "counts": p["dev_sentence_counts"]}
+                   for p in points if p.get("dev_sentence_counts") is not None]
+        sizes = {len(e["counts"]) for e in entries}
+        if len(sizes) > 1:
+            raise CofeeError(f"{name} panel {panel}: points were scored on dev sets of different sizes {sorted(sizes)}")
+        sentences = sentences or next(iter(sizes), None)
+        panels[panel] = entries
+    write_counts(results_dir, name, {"split": "dev", "target": summary["target"], "sentences": sentences,
+                                     "panels": panels})
+    path = results_dir / f"{name}.json"
+    _write(path, clean)
+    return path
 
 
 def gazetteer_sizes(target: str, fractions, lang: str = "en", seed: int = 0) -> list[dict]:

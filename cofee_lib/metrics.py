@@ -21,12 +21,19 @@ def prf(tp: int, n_pred: int, n_gold: int) -> dict:
     return {"precision": p, "recall": r, "f1": f, "tp": tp, "n_pred": n_pred, "n_gold": n_gold}
 
 
-def evaluate_spans(gold: list[set], pred: list[set]) -> dict:
-    """Score aligned lists of span sets: micro P/R/F1 overall and per type."""
+def evaluate_spans(gold: list[set], pred: list[set], per_sentence: bool = False) -> dict:
+    """Score aligned lists of span sets: micro P/R/F1 overall and per type.
+
+    ``per_sentence=True`` adds ``sentence_counts``: ``[tp, n_pred, n_gold]`` of each
+    sentence, in order (what a bootstrap over sentences resamples, :mod:`cofee_lib.claims`).
+    """
     if len(gold) != len(pred):
         raise CofeeError(f"gold has {len(gold)} sentences but predictions have {len(pred)}")
     tp, n_pred, n_gold = Counter(), Counter(), Counter()
+    counts = []
     for g, p in zip(gold, pred):
+        if per_sentence:
+            counts.append([len(g & p), len(p), len(g)])
         for span in g:
             n_gold[span[2]] += 1
         for span in p:
@@ -37,6 +44,8 @@ def evaluate_spans(gold: list[set], pred: list[set]) -> dict:
     result = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
     result["per_type"] = {t: prf(tp[t], n_pred[t], n_gold[t]) for t in types}
     result["sentences"] = len(gold)
+    if per_sentence:
+        result["sentence_counts"] = counts
     return result
 
 
@@ -82,7 +91,7 @@ def check_same_tokens(gold: dict, pred: dict, pred_where: tuple, gold_at: str) -
                      "a prediction must keep the tokens of its gold sentence")
 
 
-def evaluate_records(gold_records: list[dict], pred_records: list[dict]) -> dict:
+def evaluate_records(gold_records: list[dict], pred_records: list[dict], per_sentence: bool = False) -> dict:
     """Score predicted records against gold records, paired by ``id``.
 
     Every gold id must have a prediction (a record with no spans is fine) with
@@ -90,7 +99,8 @@ def evaluate_records(gold_records: list[dict], pred_records: list[dict]) -> dict
     ids on either side, are an error. Errors are :class:`InputError` naming
     the file and line of the record at fault when the records come from
     :func:`~cofee_lib.records.read_jsonl` (a :class:`~cofee_lib.records.RecordList`),
-    else ``<gold>`` / ``<predictions>`` and the record's index.
+    else ``<gold>`` / ``<predictions>`` and the record's index. ``per_sentence``: see
+    :func:`evaluate_spans` (counts in the order of ``gold_records``).
     """
     gold_by_id = _index_by_id(gold_records, "<gold>", "gold has")
     pred_by_id = _index_by_id(pred_records, "<predictions>", "predictions have")
@@ -108,4 +118,4 @@ def evaluate_records(gold_records: list[dict], pred_records: list[dict]) -> dict
         check_same_tokens(gold_records[gi], pred_records[pi], _where(pred_records, pi, "<predictions>"),
                           _at(gold_records, gi, "<gold>"))
     return evaluate_spans([spans_of(r) for r in gold_records],
-                          [spans_of(pred_records[pred_by_id[r["id"]]]) for r in gold_records])
+                          [spans_of(pred_records[pred_by_id[r["id"]]]) for r in gold_records], per_sentence)

@@ -254,10 +254,15 @@ def target_lang(target: str, lang: str) -> str:
     return lang
 
 
+def dev_records(target: str, types, settings: StageSettings) -> list[dict]:
+    """The dev sentences every run on ``target`` selects on: a fixed subsample (``dev_seed``), whatever the training seed."""
+    return subsample(keep_types(load_dataset(target, "dev"), types), settings.max_dev_sentences, settings.dev_seed)
+
+
 def stage_data(target: str, corpora: dict, settings: StageSettings, seed: int) -> dict:
     """The types NEE trains on, the (capped) dev split, and D_g / D_s after the Fig. 2a share and the caps."""
     types = target_types(target, corpora["gazetteers"])
-    dev = subsample(keep_types(load_dataset(target, "dev"), types), settings.max_dev_sentences, seed)
+    dev = dev_records(target, types, settings)
     d_g, d_s = read_jsonl(corpora["d_g"]), read_jsonl(corpora["d_s"])
     if settings.pretrain_fraction is not None and settings.pretrain_fraction < 1.0:  # Fig. 2a
         d_g = fraction_subset(d_g, settings.pretrain_fraction, seed)
@@ -332,9 +337,13 @@ def final_model_dir(out) -> Path:
     raise CofeeError(f"{out}: neither a model directory (cofee.json) nor a pretrain run (final)")
 
 
-def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshold: float = DEFAULT_THRESHOLD) -> dict:
-    """Score a selected model on (test) records: the one read of the test split, for the report."""
+def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshold: float = DEFAULT_THRESHOLD,
+                  per_sentence: bool = False) -> dict:
+    """Score a selected model on (test) records: the one read of the test split, for the report.
+
+    ``per_sentence``: also each sentence's ``[tp, n_pred, n_gold]``, in the order of ``records``.
+    """
     model = load_backbone(model_dir)
     gold = keep_types(records, model.types)
     pred = model.predict(gold, threshold=threshold, batch_size=batch_size, progress=True)
-    return evaluate_records(gold, [dict(r, spans=p) for r, p in zip(gold, pred)])
+    return evaluate_records(gold, [dict(r, spans=p) for r, p in zip(gold, pred)], per_sentence)

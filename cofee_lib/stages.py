@@ -350,7 +350,8 @@ def run_summary(result) -> dict:
     return {"best_f1": result.best_f1, "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
             "history": result.history, "tokens_per_second": result.tokens_per_second,
             "train_seconds": result.train_seconds, "steps": result.steps, "best_dir": result.best_dir,
-            "precision": result.precision, "num_threads": result.num_threads}
+            "precision": result.precision, "num_threads": result.num_threads, "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early, "dev_sentence_counts": result.best_sentence_counts}
 
 
 def run_esi(model, d_g: list[dict], dev: list[dict], config: TrainConfig, out_dir, resume: bool = False) -> dict:

@@ -215,17 +215,22 @@ def readme_block(results_dir) -> str:
     return "\n".join(out)
 
 
-def sync_readme(readme, results_dir) -> bool:
-    """Replace the README's generated tables block; return whether the file changed."""
+def replace_block(readme, begin: str, end: str, block: str) -> bool:
+    """Replace the text between the markers ``begin`` and ``end`` of ``readme``; return whether it changed."""
     readme = Path(readme)
     text = readme.read_text(encoding="utf-8")
-    if README_BEGIN not in text or README_END not in text:
-        raise CofeeError(f"{readme}: no generated-tables markers ({README_BEGIN} ... {README_END})")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_BEGIN}\n{readme_block(results_dir)}\n{README_END}{tail}"
+    if begin not in text or end not in text:
+        raise CofeeError(f"{readme}: no generated-block markers ({begin} ... {end})")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{block}\n{end}{tail}"
     if new == text:
         return False
     with atomic_open(readme) as fh:
         fh.write(new)
     return True
+
+
+def sync_readme(readme, results_dir) -> bool:
+    """Replace the README's generated tables block; return whether the file changed."""
+    return replace_block(readme, README_BEGIN, README_END, readme_block(results_dir))

@@ -227,6 +227,32 @@ def test_max_steps_stops_early_and_still_selects(tmp_path):
     assert (tmp_path / "best" / "model.safetensors").is_file()
 
 
+def test_patience_stops_when_dev_stops_improving(tmp_path):
+    # a learning rate too small to move dev F1: epoch 1 stays best, and patience 2 ends the run after epoch 3
+    result = train(fresh(), TRAIN, DEV, cfg(epochs=10, lr=1e-9, patience=2), tmp_path)
+    assert result.stopped_early and result.epochs_run == 3 and result.best_epoch == 1
+    assert [e.get("early_stop", False) for e in result.history] == [False, False, True]
+    assert result.steps == 3 * result.history[0]["steps"]
+    # the dev counts of the best epoch are kept: one [tp, n_pred, n_gold] per dev sentence, summing to its metrics
+    counts = result.best_sentence_counts
+    assert len(counts) == len(DEV)
+    assert sum(c[2] for c in counts) == sum(t["n_gold"] for t in result.best_metrics["per_type"].values())
+    assert sum(c[0] for c in counts) == sum(round(t["precision"] * t["n_pred"]) for t in
+                                            result.best_metrics["per_type"].values())
+    assert (tmp_path / "best" / "model.safetensors").is_file() and not (tmp_path / "checkpoint").exists()
+    # without patience every epoch runs
+    full = train(fresh(), TRAIN, DEV, cfg(epochs=4, lr=1e-9), tmp_path / "full")
+    assert not full.stopped_early and full.epochs_run == 4
+
+
+def test_min_steps_adds_epochs_and_holds_off_early_stopping(tmp_path):
+    per_epoch = len(make_batches([1] * len(TRAIN), 8, 0, 7))   # 25 batches of 8 features
+    result = train(fresh(), TRAIN, DEV, cfg(epochs=1, lr=1e-9, patience=1, min_steps=3 * per_epoch), tmp_path)
+    assert result.epochs_run == 3 and result.steps == 3 * per_epoch and not result.stopped_early
+    # the schedule was planned for the three epochs: the learning rate reached 0 at the last step
+    assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-15)
+
+
 def test_bad_settings_and_inputs(tmp_path):
     with pytest.raises(CofeeError, match="batch_size"):
         train(fresh(), TRAIN, DEV, cfg(batch_size=0), tmp_path)

@@ -38,6 +38,7 @@ import pytest
 from nbval.plugin import (coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns,
                           transform_streams_for_comparison)
 
+from cofee_lib.reference import ROW_NAME
 from cofee_lib.reproduce import list_notebooks, output_dirs, repo_root, run_notebooks
 
 ROOT = repo_root()
@@ -158,7 +159,7 @@ def _describe(problems: dict, name: str) -> str:
 
 def test_notebooks_exist():
     names = [p.name for p in NOTEBOOKS]
-    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 10)], names
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 11)], names
     assert "01_corpus_construction.ipynb" in names
     assert "02_gazetteers_and_matching.ipynb" in names
 
@@ -475,7 +476,7 @@ def test_no_run_writes_into_the_repository(smoke_run):
 def smoke_batch(smoke_run):
     """Notebooks 03-09 after 01-02, in the same folders, as `make reproduce PRESET=smoke` runs them."""
     dirs = {k: str(smoke_run[k]) for k in ("results_dir", "figures_dir", "work_dir")}
-    ran = run_notebooks("smoke", only=[f"{i:02d}" for i in range(3, 10)], dirs=dirs)
+    ran = run_notebooks("smoke", only=[f"{i:02d}" for i in range(3, 11)], dirs=dirs)
     return {**smoke_run, "ran_batch": ran}
 
 
@@ -499,18 +500,24 @@ def test_stage_notebooks_reuse_one_cofee_run(smoke_batch):
 def test_table_notebooks_write_tables_md(smoke_batch):
     results = smoke_batch["results_dir"]
     t3 = json.loads((results / "table3_wnut16.json").read_text())
-    assert list(t3["rows"]) == ["Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI"]
+    assert list(t3["rows"])[:5] == ["Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI"]
+    assert list(t3["rows"])[5:] == [ROW_NAME], "the off-the-shelf spaCy row stands beside the kit's"
+    counts = json.loads((results / "counts" / "table3_wnut16.json").read_text())
+    assert set(counts["rows"]) == set(t3["rows"]) and counts["sentences"] == t3["test_sentences"]
     assert all(t3["runs"][k]["reused"] == {"esi": True, "nee": True, "fet": True} for k in t3["runs"] if k.endswith("/cofee")), \
         "Table 3's CoFEE row is the run of notebooks 03-05"
     assert t3["test_sentences"] == 60, "smoke scores a 60-sentence share of test"
     t2 = json.loads((results / "table2_wnut16.json").read_text())
-    assert list(t2["rows"]) == ["BiLSTM-CRF", "BERT", "MRC-NER", "CoFEE-BERT", "CoFEE-MRC"]
+    assert list(t2["rows"]) == ["BiLSTM-CRF", "BERT", "MRC-NER", "CoFEE-BERT", "CoFEE-MRC", ROW_NAME]
     assert t2["rows"]["BiLSTM-CRF"]["n_seeds"] == 2 and t2["rows"]["BiLSTM-CRF"]["F1_std"] is not None
     md = (results / "tables.md").read_text()
     assert "## Table 3 (weakly supervised): wnut16 (paper: twitter)" in md and "## Table 2 (supervised): wnut16" in md
     assert "| CoFEE-MRC |" in md and "Wall time per notebook" in md
     csv_rows = (results / "tables.csv").read_text().splitlines()
-    assert len(csv_rows) == 1 + 5 + 5
+    assert len(csv_rows) == 1 + 6 + 6
+    claims = json.loads((results / "claims.json").read_text())
+    assert {c["id"] for c in claims} == {f"C{i}" for i in range(1, 12)}, "every claim judged at smoke"
+    assert all(c["verdict"] in ("reproduced", "contradicted", "inconclusive") for c in claims)
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ def register(sub):
                    help="only tidy the executed copies already in the preset's results/notebooks/ (progress bars to "
                         "their final line, repository-relative paths), as every run does, without running anything")
     p.add_argument("--tables", action="store_true",
-                   help="only rebuild results/tables.md (.csv, .json) and the README's tables from the results files")
+                   help="only rebuild results/tables.md (.csv, .json), results/claims.md (.json) and the README's "
+                        "tables and claims from the results files")
     p.set_defaults(func=run)
 
 
@@ -36,6 +37,11 @@ def _tables(preset: str) -> None:
     print(f"wrote {paths['md']}")
     if preset == "default" and sync_readme(repo_root() / "README.md", results):
         print("updated the tables in README.md")
+    from ..claims import evidence
+    from .claims import write
+
+    if any(item["counts"] is not None for item in evidence(results).values()):
+        write(results, readme=preset == "default")
 
 
 def _tidy(preset: str, only) -> None:
