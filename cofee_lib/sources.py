@@ -111,8 +111,17 @@ def member_files(info: dict) -> dict[str, str]:
     """
     files = {}
     for member in info["members"]:
-        files[member["name"]] = member["extract"]["sha256"] if "extract" in member else member["sha256"]
+        files[_member_name(member["name"])] = member["extract"]["sha256"] if "extract" in member else member["sha256"]
     return files
+
+
+def _member_name(name) -> str:
+    """A member's name in the cache: a file name, or a relative path with ``/`` (``ner/model`` of a spaCy
+    pipeline, which needs its folders); :class:`FetchError` for one that could leave the source's folder."""
+    parts = name.split("/") if isinstance(name, str) else []
+    if not parts or any(part in ("", ".", "..") or "\\" in part for part in parts) or ":" in name:
+        raise FetchError(f"sources.json: member name {name!r} is not a relative path inside the source's folder")
+    return name
 
 
 def is_directory_source(name: str) -> bool:
@@ -488,7 +497,9 @@ def _extract_source(name: str, archive: _Archive, root: Path, progress: bool) ->
             except KeyError:
                 raise FetchError(f"source {name!r}: member {member['path']!r} is not in {archive.path.name} ({spec})") from None
             inner = member.get("extract")
-            target = tmp / (member["name"] if inner is None else f".{member['name']}.zip")
+            final = tmp / _member_name(member["name"])
+            final.parent.mkdir(parents=True, exist_ok=True)
+            target = final if inner is None else final.with_name(f".{final.name}.zip")
             with stream:
                 actual = _copy_hashed(stream, target, size, f"{name}: {member['name']}", progress)
             if actual != member["sha256"]:
@@ -498,7 +509,7 @@ def _extract_source(name: str, archive: _Archive, root: Path, progress: bool) ->
                 try:
                     with zipfile.ZipFile(target) as nested:
                         with nested.open(inner["path"]) as nested_stream:
-                            actual = _copy_hashed(nested_stream, tmp / member["name"], inner.get("size"),
+                            actual = _copy_hashed(nested_stream, final, inner.get("size"),
                                                   f"{name}: {member['name']}", progress)
                 except KeyError:
                     raise FetchError(f"source {name!r}: {inner['path']!r} is not inside {member['path']} ({spec})") from None
@@ -606,7 +617,7 @@ def fetch_many(names: Iterable[str], progress: bool = True, force: bool = False)
     """
     names = list(dict.fromkeys(names))
     for name in names:
-        source_info(name)
+        member_files(source_info(name))  # an unknown name or a bad member name fails before any download
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     _clean_stale(root)

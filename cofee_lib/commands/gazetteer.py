@@ -20,7 +20,8 @@ def register(sub):
     b = gaz_sub.add_parser(
         "build", help="write DIR/PER.txt, LOC.txt, ORG.txt and provenance.json",
         description="Build typed gazetteers from the real sources (GeoNames, pycountry, stock-index company "
-                    "names, person names of the other English dataset's training split, census names; jieba, "
+                    "names, GLEIF legal-entity names, NBA/WNBA players and teams, person names of the other English "
+                    "dataset's training split, census names; jieba, "
                     "jionlp and GeoNames for Chinese). One entry per line, sorted, UTF-8.")
     b.add_argument("--lang", choices=["en", "zh"], required=True, help="English or Chinese gazetteers")
     b.add_argument("--out", required=True, help="output directory (its *.txt and provenance.json are replaced)")
