@@ -61,14 +61,26 @@ def paper_claims() -> list[dict]:
 
 def _read(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CofeeError(f"{path}: not a JSON results file ({exc})") from None
+    if not isinstance(data, dict):
+        raise CofeeError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _counts_for(results_dir: Path, name: str) -> dict | None:
+    """The counts file of a results file (None when there is none); a malformed one is an error naming it."""
     path = results_dir / COUNTS_DIR / f"{name}.json"
-    return _read(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    counts = _read(path)
+    key = "rows" if name.startswith("table") else "panels"
+    if not isinstance(counts, dict) or not isinstance(counts.get(key), dict) \
+            or not isinstance(counts.get("sentences"), int):
+        raise CofeeError(f"{path}: not a counts file (expected an object with 'sentences' and '{key}', as "
+                         f"cofee_lib.experiments.write_counts writes)")
+    return counts
 
 
 def evidence(results_dir) -> dict:
@@ -78,7 +90,7 @@ def evidence(results_dir) -> dict:
     for source in ("table3", "table2"):
         for path in sorted(results_dir.glob(f"{source}_*.json")):
             result = _read(path)
-            if "rows" not in result:
+            if "rows" not in result or "target" not in result:
                 continue
             found[(source, result["target"])] = {"result": result, "counts": _counts_for(results_dir, path.stem),
                                                  "file": path.name}
@@ -86,6 +98,8 @@ def evidence(results_dir) -> dict:
         path = results_dir / f"{source}.json"
         if path.is_file():
             result = _read(path)
+            if "target" not in result:
+                raise CofeeError(f"{path}: a sweep results file names its 'target'")
             found[(source, result["target"])] = {"result": result, "counts": _counts_for(results_dir, source),
                                                  "file": path.name}
     return found

@@ -135,3 +135,15 @@ def test_cofee_claims_command(tmp_path, cofee_cli):
     assert "reproduced: C1 (wnut16)" in proc.stdout and (tmp_path / "claims.md").is_file()
     proc = cofee_cli("claims", "--results", str(tmp_path / "missing"))
     assert proc.returncode == 2 and "no results folder" in proc.stderr
+
+
+def test_malformed_results_are_clear_errors_and_nothing_is_written(tmp_path, cofee_cli):
+    write_table3(tmp_path, "wnut16", ORDERED)
+    (tmp_path / "counts" / "table3_wnut16.json").write_text('{"rows": []}')
+    with pytest.raises(CofeeError, match=r"counts/table3_wnut16.json: not a counts file"):
+        claims.judge_all(tmp_path)
+    write_table3(tmp_path, "wnut16", ORDERED)   # a good counts file again; now a bad sweep file
+    (tmp_path / "figure2.json").write_text("[1, 2]")
+    proc = cofee_cli("claims", "--results", str(tmp_path))
+    assert proc.returncode == 2 and "figure2.json: expected a JSON object" in proc.stderr
+    assert not (tmp_path / "claims.json").exists() and not (tmp_path / "claims.md").exists()

