@@ -320,7 +320,8 @@ def supervised_table(target: str, out_dir, preset: str = "default", model: str |
     test = _test_records(target, types, preset)
     out_rows, counts = _score_trained(trained, test)
     for row, items in trained.items():
-        out_rows[row]["reused"] = [rep.get("reused") for _, _, rep in items]
+        for key in ("reused", "best_epoch", "epochs_run", "steps", "stopped_early", "train_seconds"):
+            out_rows[row][key] = [rep.get(key) for _, _, rep in items]
     _reference_rows(target, test, out_rows, counts)
     result = {"command": command, "machine": machine(), "precision": precision_used(preset),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
