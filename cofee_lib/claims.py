@@ -281,8 +281,19 @@ def judge(claim: dict, found: dict) -> dict:
     return out
 
 
+def claim_rows(test: dict) -> list[str]:
+    """The table rows a claim's test compares (none for a sweep claim)."""
+    rows = [test[k] for k in ("a", "b") if k in test and test["source"].startswith("table")]
+    rows += list(test.get("others", [])) + [r for pair in test.get("parts", []) for r in pair]
+    return rows
+
+
 def judge_all(results_dir) -> tuple[list[dict], list[dict]]:
-    """``(claims, not_run)``: every claim judged on every target it has evidence for, and what had none."""
+    """``(claims, not_run)``: every claim judged on every target it has evidence for, and what had none.
+
+    A table claim whose rows the results file does not hold (the in-domain rows of a
+    run without them) is not run, with the missing rows as the reason.
+    """
     found = evidence(results_dir)
     targets = sorted({t for (_, t) in found}, key=lambda t: (paper_dataset_for(t) is None, t))
     judged, not_run = [], []
@@ -290,9 +301,13 @@ def judge_all(results_dir) -> tuple[list[dict], list[dict]]:
         source = claim["test"]["source"]
         for target in targets:
             item = found.get((source, target))
+            absent = [r for r in claim_rows(claim["test"]) if item is not None and r not in item["result"]["rows"]]
             if item is not None and item["counts"] is None:
                 not_run.append({"id": claim["id"], "target": target,
                                 "reason": f"{item['file']} has no per-sentence counts (results/{COUNTS_DIR}/)"})
+            elif absent:
+                not_run.append({"id": claim["id"], "target": target,
+                                "reason": f"{item['file']} has no row {', '.join(absent)}"})
             elif item is not None:
                 judged.append(judge(claim, item))
             else:

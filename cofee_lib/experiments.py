@@ -150,14 +150,34 @@ def _reference_rows(target: str, test: list[dict], rows: dict, counts: dict) -> 
 
 # --------------------------------------------------------------------------- Table 3
 
+# Table 3's rows beyond the paper (issue 13): the domain stage on the target's own text. Each maps to
+# (the run's name, its stages, its stage-setting overrides); the row is that run's domain stage.
+IN_DOMAIN_ROWS = {
+    "MRC-NER on in-domain distant labels": ("domain_only", "domain", {"domain_no_self_picking": True}),
+    "CoFEE-MRC + in-domain NEE": ("cofee_domain", "esi,nee,fet,domain", {}),
+    "CoFEE-MRC + in-domain NEE, no self-picking": ("cofee_domain_nopick", "esi,nee,fet,domain",
+                                                   {"domain_no_self_picking": True}),
+}
+
+
+def in_domain_settings(target: str, spec: dict | None) -> dict:
+    """The domain stage's settings for ``target`` from a preset's ``table3_in_domain`` (``text`` may hold ``{target}``)."""
+    spec = dict(spec or {})
+    text = spec.pop("text", "dataset:{target}")
+    return {"domain_text": text.replace("{target}", target), **spec}
+
+
 def weak_supervision_table(target: str, out_dir, preset: str = "default", backbone: str = "mrc",
                            model: str | None = None, work_dir=None, seed: int | None = None, seeds=None,
                            train_overrides: dict | None = None, command: str | None = None,
-                           results_dir=None, **overrides) -> dict:
+                           results_dir=None, in_domain: dict | None = None, **overrides) -> dict:
     """Table 3 for one target dataset: Matching, MRC-NER on D_s, CoFEE, -FET, -FET-ESI.
 
     ``seeds`` (or one ``seed``; default: the preset's) repeats the trained
-    rows; Matching has no seed. Writes ``<results_dir or out_dir>/table3_<target>.json``.
+    rows; Matching has no seed. ``in_domain`` (a preset's ``table3_in_domain``:
+    ``text``, e.g. ``"dataset:{target}"``, and domain-stage settings) adds the
+    rows of :data:`IN_DOMAIN_ROWS`, beyond the paper. Writes
+    ``<results_dir or out_dir>/table3_<target>.json``.
     """
     from .gazetteers import load_gazetteers
     from .matching import match_records
@@ -180,6 +200,10 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
             "nee_only": pretrain("nee", out=base / "nee_only", **common),
             "ds_only": pretrain("nee", out=base / "ds_only", self_picking=False, **common),
         }
+        if in_domain is not None:
+            domain = in_domain_settings(target, in_domain)
+            for run_name, stages, extra in IN_DOMAIN_ROWS.values():
+                runs_by_seed[s][run_name] = pretrain(stages, out=base / run_name, **{**common, **domain, **extra})
     first = runs_by_seed[seeds[0]]
     types = first["cofee"]["types"]
     gaz_dir = first["cofee"]["corpora"]["gazetteers"]
@@ -188,6 +212,8 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     test = _test_records(target, types, preset)
     which = {"MRC-NER": ("ds_only", "nee"), cofee_row: ("cofee", "fet"), "-FET": ("cofee", "nee"),
              "-FET-ESI": ("nee_only", "nee")}
+    if in_domain is not None:
+        which.update({row: (run_name, "domain") for row, (run_name, _, _) in IN_DOMAIN_ROWS.items()})
     trained = {name: [(s, out_dir / f"seed{s}" / run / stage / "best", runs[run]["stage_reports"][stage])
                       for s, runs in runs_by_seed.items()] for name, (run, stage) in which.items()}
     rows, counts = _score_trained(trained, test)
@@ -195,7 +221,11 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     rows["Gazetteer Matching"] = {**_scores(metrics), "dev_F1": None, "n_seeds": 0, "seeds": [], "model": None}
     counts["Gazetteer Matching"] = {"-": metrics["sentence_counts"]}
     reference = _reference_rows(target, test, rows, counts)
-    rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI", *reference)}
+    beyond = list(IN_DOMAIN_ROWS) if in_domain is not None else []
+    for name in beyond:
+        rows[name]["beyond_paper"] = True
+    rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI", *beyond,
+                                          *reference)}
     result = {"command": command, "machine": machine(), "precision": precision_used(preset),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
               "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
@@ -206,6 +236,8 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
                                            "dev_f1": {st: r["best_f1"] for st, r in rep["stage_reports"].items()}}
                        for s, runs in runs_by_seed.items() for name, rep in runs.items()},
               "data": first["cofee"]["data"], "settings": first["cofee"]["settings"], "model": first["cofee"]["model"],
+              **({"in_domain": {"settings": in_domain_settings(target, in_domain),
+                                "corpus": first["cofee_domain"]["data"]["domain"]}} if in_domain is not None else {}),
               "seconds": round(time.perf_counter() - started, 1)}
     name = f"table3_{_file_name(target)}"
     write_counts(Path(results_dir or out_dir), name, {"split": "test", "target": target, "sentences": len(test),
@@ -454,7 +486,32 @@ def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work
     return points
 
 
-SWEEP_X = {"figure2": {"a": "fraction", "b": "fraction", "c": "delta", "d": "k"}, "figure3": {"b": "fraction"}}
+def in_domain_cap_sweep(target: str, caps, out_dir, preset="default", work_dir=None, model=None, seeds=None,
+                        in_domain: dict | None = None) -> list[dict]:
+    """Beyond the paper: CoFEE-MRC + in-domain NEE dev F1 against the in-domain sentences used (a seeded, nested sample).
+
+    One entry per (cap, seed); ``in_domain`` is the preset's ``table3_in_domain`` (its cap is replaced by each of ``caps``).
+    """
+    from .pipeline import pretrain
+
+    points = []
+    for cap in caps:
+        for s in _seeds(preset, seeds):
+            domain = {**in_domain_settings(target, in_domain), "domain_max_sentences": cap}
+            rep = pretrain("esi,nee,fet,domain", "mrc", target, Path(out_dir) / f"cap-{cap}" / f"seed{s}", model=model,
+                           preset=preset, work_dir=work_dir, train_overrides={"seed": s}, **domain)
+            reports, corpus = rep["stage_reports"], rep["data"]["domain"]
+            points.append({"cap": cap, "seed": s, "dev_F1": reports["domain"]["best_f1"],
+                           "dev_F1_before": reports["fet"]["best_f1"], "domain_sentences": corpus["sentences"],
+                           "matched_sentences": corpus["matched_sentences"], "entities": corpus["entities"],
+                           "steps": reports["domain"].get("steps"), "epochs_run": reports["domain"].get("epochs_run"),
+                           "reused": reports["domain"].get("reused"),
+                           "dev_sentence_counts": reports["domain"].get("dev_sentence_counts")})
+    return points
+
+
+SWEEP_X = {"figure2": {"a": "fraction", "b": "fraction", "c": "delta", "d": "k"}, "figure3": {"b": "fraction"},
+           "in_domain": {"caps": "cap"}}
 
 
 def write_sweeps(results_dir, name: str, summary: dict) -> Path:

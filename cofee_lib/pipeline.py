@@ -8,7 +8,9 @@ order, each initialised from the previous stage's best-by-dev checkpoint:
 * ``nee,fet``: -ESI; ``esi,nee``: -FET; ``nee``: -FET-ESI (the paper's
   ablations, Table 3);
 * ``--no-self-picking`` with ``nee``: plain MRC-NER trained on D_s (Table 3's
-  "MRC-NER" row).
+  "MRC-NER" row);
+* ``...,domain`` (beyond the paper): NEE with self-picking on the target's own
+  gazetteer-matched text (:mod:`cofee_lib.domain`), after the other stages.
 
 ``<out>/<stage>/best/`` holds each stage's checkpoint, ``<out>/<stage>/report.json``
 what it recorded, ``<out>/pretrain_report.json`` the whole run, and
@@ -36,7 +38,7 @@ from .datasets import (ENGLISH_TARGETS, dataset_lang, dataset_types, is_user_dat
 from .datasets.user import user_dataset_spec, user_gazetteer_dir
 from .gazetteers import build_gazetteers, copy_gazetteers, default_options, load_gazetteers, write_gazetteers
 from .matching import label_anchors
-from .errors import CofeeError
+from .errors import CofeeError, check_input
 from .metrics import evaluate_records
 from .queries import get_queries
 from .records import read_jsonl, write_jsonl
@@ -182,6 +184,8 @@ class PretrainRun:
     use_cache: bool = True
     resume: bool = False
     ds_best: list | None = None
+    domain: list | None = None
+    domain_stats: dict | None = None
 
     def config(self, stage: str):
         """The stage's training config: the preset's (and its stage overrides), the stage's epochs, the flags."""
@@ -228,13 +232,58 @@ def stage_fet(run: PretrainRun) -> dict:
                    s.stage_key("fet"))
 
 
-# The stages of Algorithm 1, in order: each starts from the previous one's best-by-dev checkpoint.
-STAGES = {"esi": stage_esi, "nee": stage_nee, "fet": stage_fet}
+def domain_corpus(run: PretrainRun, gazetteer_dir) -> tuple[list[dict], dict]:
+    """The domain stage's training records: the in-domain text, sampled and gazetteer-matched (cached by content)."""
+    from .domain import DATASET_PREFIX, distant_corpus, read_domain_text, sample_sentences
+
+    s = run.settings
+    spec = s.domain_text
+    source = ({"dataset": spec[len(DATASET_PREFIX):]} if spec.startswith(DATASET_PREFIX)
+              else {"file": cache.file_digest(check_input(Path(spec), "in-domain text (see cofee_lib.domain)"))})
+    key = {"text": source, "gazetteers": cache.dir_digest(gazetteer_dir), "types": list(run.types),
+           "max_sentences": s.domain_max_sentences, "negatives": s.domain_negatives, "seed": s.domain_seed}
+    path = run.work_dir / "corpus" / f"domain-{cache.key_digest(key)[:16]}.jsonl"
+
+    def make(target: Path) -> dict:
+        text = sample_sentences(read_domain_text(spec), s.domain_max_sentences, s.domain_seed)
+        corpus, stats = distant_corpus(text, load_gazetteers(gazetteer_dir), run.types, s.domain_negatives,
+                                       s.domain_seed)
+        write_jsonl(target, corpus)
+        return stats
+
+    stats = cache.cached_file(path, key, make)
+    return read_jsonl(path), {**stats, "path": str(path), "text": spec}
+
+
+def stage_domain(run: PretrainRun) -> dict:
+    """The domain stage (beyond the paper, :mod:`cofee_lib.domain`): NEE with self-picking on matched in-domain text."""
+    s = run.settings
+    records = run.domain
+    picking = run.self_picking and not s.domain_no_self_picking
+    _say(f"domain: {len(records)} in-domain sentences ({run.domain_stats['matched_sentences']} matched, "
+         f"{run.domain_stats['negatives_kept']} negatives) from {s.domain_text}, types {','.join(run.types)}, "
+         + (f"self-picking delta={s.delta} ({s.relabel})" if picking else "no self-picking"))
+    m, cfg = run.model(run.types, run.queries, records), run.config("domain")
+    key = {"self_picking": picking, **s.stage_key("domain"), **(s.stage_key("nee") if picking else {})}
+    key.pop("domain_text", None)  # the records themselves are in the run's key
+    if picking:
+        return run.run("domain", m, records, cfg,
+                       lambda folder, res: run_nee(m, records, run.dev, cfg, folder, s, resume=res), key)
+    return run.run("domain", m, records, cfg,
+                   lambda folder, res: run_nee_without_picking(m, records, run.dev, cfg, folder, resume=res), key)
+
+
+# The stages of Algorithm 1, in order: each starts from the previous one's best-by-dev checkpoint;
+# "domain" (beyond the paper) continues on the target's own text.
+STAGES = {"esi": stage_esi, "nee": stage_nee, "fet": stage_fet, "domain": stage_domain}
 STAGE_ORDER = tuple(STAGES)
 
 
-def parse_stages(stages) -> list[str]:
-    """``"esi,nee,fet"`` (or a list) -> the chosen stages in Algorithm 1's order, checked."""
+def parse_stages(stages, domain_text: str | None = "") -> list[str]:
+    """``"esi,nee,fet"`` (or a list) -> the chosen stages in Algorithm 1's order, checked.
+
+    ``domain_text``: the domain stage's text setting (None: not given, an error if ``domain`` is chosen).
+    """
     names = [s.strip().lower() for s in (stages.split(",") if isinstance(stages, str) else stages) if s.strip()]
     bad = [s for s in names if s not in STAGES]
     if bad or not names:
@@ -242,6 +291,8 @@ def parse_stages(stages) -> list[str]:
                          f"got {','.join(names) or 'nothing'}")
     if "nee" not in names and "fet" in names:
         raise CofeeError("FET trains on D_s^best, which NEE makes: --stages with fet needs nee")
+    if domain_text is None and "domain" in names:
+        raise CofeeError("the domain stage trains on your in-domain text: give --domain-text FILE or dataset:NAME")
     return [s for s in STAGE_ORDER if s in names]
 
 
@@ -286,9 +337,9 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     links to it. A stage that finished before with identical inputs is reused,
     not recomputed (``use_cache=False`` trains into ``<out>`` afresh).
     """
-    stages = parse_stages(stages)
     lang = target_lang(target, lang)
     settings = presets.stage_settings(preset, **overrides)
+    stages = parse_stages(stages, settings.domain_text)
     table = presets.get_preset(preset)
     model = model or (table.get("model_zh") if lang == "zh" else None) or table["model"]
     train_overrides = {k: v for k, v in (train_overrides or {}).items() if v is not None}
@@ -307,11 +358,14 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     run = PretrainRun(backbone, target, types, queries, data["dev"], data["d_g"], data["d_s"], settings, preset,
                       int(table["max_len"]), seed, work_dir, out, model, self_picking, train_overrides, use_cache,
                       resume, ds_best=data["d_s"])
+    if "domain" in stages:
+        run.domain, run.domain_stats = domain_corpus(run, corpora["gazetteers"])
     report = {"command": "pretrain", "stages": stages, "backbone": backbone, "target": target, "model": model,
               "preset": preset, "types": types, "self_picking": self_picking, "settings": settings.to_dict(),
               "corpora": {k: str(v) if isinstance(v, Path) else v for k, v in corpora.items()},
               "data": {"d_g": label_set_stats(run.d_g, [ESI_TYPE]), "d_s": label_set_stats(run.d_s, types),
-                       "dev_sentences": len(run.dev)},
+                       "dev_sentences": len(run.dev),
+                       **({"domain": run.domain_stats} if run.domain is not None else {})},
               "stage_reports": {}}
     for stage in stages:
         report["stage_reports"][stage] = STAGES[stage](run)

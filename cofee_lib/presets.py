@@ -23,7 +23,7 @@ from .errors import CofeeError
 from .settings import StageSettings, TrainConfig
 
 PRESET_NAMES = ("smoke", "default", "paper")
-STAGE_NAMES = ("esi", "nee", "fet", "finetune")  # the stages a preset's ``stages`` section may tune
+STAGE_NAMES = ("esi", "nee", "fet", "domain", "finetune")  # the stages a preset's ``stages`` section may tune
 
 
 def _check(name: str, preset: dict) -> None:

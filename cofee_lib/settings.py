@@ -250,6 +250,19 @@ class StageSettings(Schema):
                                "kit: DESIGN.md asks to say; align keeps each head row's meaning", stage="fet",
                                choices=("align", "reinit"))
     kmeans_restarts: int = setting(3, "k-means restarts per clustering (the lowest inertia wins)", stage="fet")
+    # the domain stage (beyond the paper): NEE with self-picking on gazetteer-matched in-domain text
+    domain_text: str | None = setting(None, "unlabeled in-domain text for the domain stage: a file (JSON lines, "
+                                            "CoNLL with the labels ignored, or plain text, one sentence per line) "
+                                            "or dataset:NAME (that dataset's train split, its labels dropped)",
+                                      "kit (beyond the paper): see cofee_lib.domain", stage="domain")
+    domain_max_sentences: int | None = setting(None, "use a seeded sample of this many in-domain sentences "
+                                                     "(null: all)", stage="domain")
+    domain_negatives: float = setting(0.5, "keep this many unmatched in-domain sentences per matched one, as "
+                                           "negatives", "kit: see cofee_lib.domain", stage="domain")
+    domain_no_self_picking: bool = setting(False, "train the domain stage on the matched labels only, without "
+                                                  "self-picking (BOND's stage I; --no-self-picking turns it off in "
+                                                  "every stage)", stage="domain")
+    domain_seed: int = setting(0, "seed of the in-domain sample and of the negatives kept", stage="domain")
     # epochs per stage (override the training config's epochs)
     epochs_esi: int = setting(3, "ESI epochs at most (early stopping on dev may end it sooner)",
                               "kit: the paper trains each stage until dev F1 stops improving and prints no epochs; "
@@ -257,6 +270,7 @@ class StageSettings(Schema):
                               "'stages' patience) and caps the epochs so that the default batch fits 2 CPU cores")
     epochs_nee: int = setting(4, "NEE epochs (self-picking iterations) at most", "kit: as epochs_esi")
     epochs_fet: int = setting(2, "FET epochs (re-clusterings) at most", "kit: as epochs_esi")
+    epochs_domain: int = setting(3, "domain-stage epochs (self-picking iterations) at most", "kit: as epochs_esi")
     # data caps (seeded subsets)
     max_dg_sentences: int | None = setting(None, "subsample D_g to this many sentences (null: all)")
     max_ds_sentences: int | None = setting(None, "subsample D_s to this many sentences (null: all)")
@@ -273,7 +287,11 @@ class StageSettings(Schema):
                 (0 < self.gazetteer_fraction <= 1, "gazetteer_fraction must be in (0, 1]"),
                 (self.pretrain_fraction is None or 0 < self.pretrain_fraction <= 1,
                  "pretrain_fraction must be in (0, 1]"),
-                (min(self.epochs_esi, self.epochs_nee, self.epochs_fet) >= 1, "epochs per stage must be >= 1"),
+                (min(self.epochs_esi, self.epochs_nee, self.epochs_fet, self.epochs_domain) >= 1,
+                 "epochs per stage must be >= 1"),
+                (self.domain_negatives >= 0, "domain_negatives must be >= 0"),
+                (self.domain_max_sentences is None or self.domain_max_sentences >= 1,
+                 "domain_max_sentences must be >= 1"),
                 (self.min_anchors >= 0, "min_anchors must be >= 0"), (self.max_words >= 1, "max_words must be >= 1")]
 
     def stage_key(self, stage: str) -> dict:

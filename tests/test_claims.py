@@ -52,8 +52,24 @@ def test_clear_differences_give_the_verdicts_known_by_hand(tmp_path):
     for cid in ("C1", "C2", "C3", "C4", "C5"):
         assert got[cid]["verdict"] == "reproduced", got[cid]
     assert got["C1"]["estimate"] == pytest.approx(0.05) and got["C2"]["estimate"] == pytest.approx(0.05)
-    # the sweeps and Table 2 were not run: said, not invented
-    assert {n["id"] for n in not_run} == {"C6", "C7", "C8", "C9", "C10", "C11"}
+    # the sweeps, Table 2 and the in-domain rows were not run: said, not invented
+    assert {n["id"] for n in not_run} == {"C6", "C7", "C8", "C9", "C10", "C11", "C12", "C13", "C14"}
+    reasons = {n["id"]: n["reason"] for n in not_run}
+    assert "no row CoFEE-MRC + in-domain NEE, no self-picking" in reasons["C12"]
+
+
+IN_DOMAIN = {"MRC-NER on in-domain distant labels": 0.30, "CoFEE-MRC + in-domain NEE, no self-picking": 0.45,
+             "CoFEE-MRC + in-domain NEE": 0.50}
+
+
+def test_in_domain_claims_are_judged_when_their_rows_exist(tmp_path):
+    write_table3(tmp_path, "conll2003", {**ORDERED, **IN_DOMAIN})
+    got = by_id(claims.judge_all(tmp_path)[0])
+    assert got["C12"]["estimate"] == pytest.approx(0.15) and got["C12"]["verdict"] == "reproduced"
+    assert got["C13"]["estimate"] == pytest.approx(0.05) and got["C13"]["verdict"] == "reproduced"
+    assert got["C14"]["estimate"] == pytest.approx(0.30) and got["C14"]["verdict"] == "reproduced"
+    assert got["C2"]["estimate"] == pytest.approx(0.05)   # the paper's C2 compares the paper's rows only
+    assert got["C12"]["paper"]["where"].startswith("beyond the paper")
 
 
 def test_reversed_rows_are_contradicted_and_equal_ones_inconclusive(tmp_path):

@@ -2,7 +2,11 @@
 
 Leaving out ``esi`` or ``fet`` gives the paper's ablations (-ESI, -FET,
 -FET-ESI); ``--no-self-picking`` with ``--stages nee`` is plain MRC-NER trained
-on D_s. Each stage selects its checkpoint on the target's **dev** split; no
+on D_s. The fourth stage, ``domain`` (beyond the paper, :mod:`cofee_lib.domain`),
+continues from the previous stage's best checkpoint with NEE and self-picking on
+your own unlabeled in-domain text (``--domain-text FILE`` or ``dataset:NAME``, that
+dataset's train split with its labels dropped), labelled by gazetteer matching.
+Each stage selects its checkpoint on the target's **dev** split; no
 test split is read. ``--out`` must be a directory path; a run folder this
 command created is removed again if it fails with a user error before any
 stage has a checkpoint or a best model.
@@ -13,6 +17,8 @@ EXAMPLE = """examples:
   cofee pretrain --stages esi,nee,fet --backbone mrc --target wnut16 --model embedded:minilm --out runs/cofee-wnut
   cofee pretrain --stages nee --backbone mrc --target wnut16 --out runs/ds-only --no-self-picking   # MRC-NER on D_s
   cofee pretrain ... --out runs/cofee-wnut --resume         # continue after a crash or kill
+  cofee pretrain --stages esi,nee,fet,domain --target conll2003 --domain-text dataset:conll2003 --out runs/cofee-dom
+  cofee pretrain --stages esi,nee,fet,domain --target wnut16 --domain-text my_tweets.txt --out runs/mine
 """
 
 
@@ -51,7 +57,8 @@ def register(sub):
 
     p = sub.add_parser("pretrain", help="CoFEE pre-training: ESI, NEE (self-picking), FET (clustering); ablations",
                        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stages", default="esi,nee,fet", help="comma-separated subset of esi,nee,fet (default: all)")
+    p.add_argument("--stages", default="esi,nee,fet", help="comma-separated subset of esi,nee,fet,domain (default: esi,nee,fet, the paper's; "
+                        "domain needs --domain-text)")
     p.add_argument("--backbone", default="mrc", choices=["mrc", "tagger"], help="CoFEE-MRC or CoFEE-BERT (tagger)")
     p.add_argument("--lang", default="en", choices=["en", "zh"],
                    help="language of the corpora (the embedded data is English; a user dataset names its own)")
@@ -62,7 +69,7 @@ def register(sub):
     p.add_argument("--out", required=True, metavar="DIR", help="run folder: <stage>/best, <stage>/report.json, pretrain_report.json")
     p.add_argument("--preset", default="default", choices=preset_names())
     p.add_argument("--work-dir", help="where corpora and gazetteers are cached (default: work/<preset>)")
-    p.add_argument("--no-self-picking", action="store_true", help="train NEE on the gazetteer labels only (MRC-NER on D_s)")
+    p.add_argument("--no-self-picking", action="store_true", help="train NEE (and the domain stage) on the gazetteer labels only (MRC-NER on D_s)")
     p.add_argument("--resume", action="store_true",
                    help="with --no-cache: continue unfinished stages in --out from their checkpoints "
                         "(stored stages always continue from theirs)")

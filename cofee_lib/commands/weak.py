@@ -3,7 +3,8 @@
 Trains CoFEE (ESI, NEE, FET), NEE alone (-FET-ESI) and MRC-NER on D_s; "-FET"
 is the NEE stage of the CoFEE run. Every model is selected on dev; the test
 split is read once at the end to score them beside the Gazetteer Matching
-baseline. Writes ``OUT/table3_<target>.json``. ``--out`` must be a directory
+baseline. ``--domain-text FILE`` (or ``dataset:NAME``) adds the rows beyond the
+paper that train on that in-domain text (:mod:`cofee_lib.domain`). Writes ``OUT/table3_<target>.json``. ``--out`` must be a directory
 path; a folder this command created is removed again if it fails with a user
 error before any model has a checkpoint or a best model.
 """
@@ -42,15 +43,18 @@ def run(args):
     from .pretrain import stage_overrides, train_overrides
 
     check_output(args.out, directory=True)
+    overrides = stage_overrides(args)
+    text = overrides.pop("domain_text", None)
     with removed_on_error(args.out):
         result = weak_supervision_table(args.target, args.out, preset=args.preset, backbone=args.backbone,
                                         model=args.model, work_dir=args.work_dir, train_overrides=train_overrides(args),
                                         command="cofee " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                                        **stage_overrides(args))
+                                        in_domain={"text": text} if text else None, **overrides)
     print(f"Table 3 ({args.target}, test, {result['test_sentences']} sentences):")
-    print(f"{'model':<20} {'P':>7} {'R':>7} {'F1':>7} {'dev F1':>7}")
+    width = max(20, *(len(name) for name in result["rows"]))
+    print(f"{'model':<{width}} {'P':>7} {'R':>7} {'F1':>7} {'dev F1':>7}")
     for name, row in result["rows"].items():
         dev = "" if row["dev_F1"] is None else f"{100 * row['dev_F1']:7.2f}"
-        print(f"{name:<20} {100 * row['P']:7.2f} {100 * row['R']:7.2f} {100 * row['F1']:7.2f} {dev:>7}")
+        print(f"{name:<{width}} {100 * row['P']:7.2f} {100 * row['R']:7.2f} {100 * row['F1']:7.2f} {dev:>7}")
     print(json.dumps({"written": f"{args.out}/table3_{args.target}.json"}))
     return 0
