@@ -145,3 +145,73 @@ def test_cli_entry_point_exit_status(model_dir, tmp_path, cofee_cli):
     proc = cofee_cli("predict", "--model", model_dir, "--data", bad, "--out", tmp_path / "o.jsonl")
     assert proc.returncode == 2
     assert f"{bad}:1" in proc.stderr and not (tmp_path / "o.jsonl").exists()
+
+
+# ----------------------------------------------------------------------------- confidences
+
+def test_tag_confidence_adds_one_field_and_changes_nothing_else(model_dir, capsys):
+    text = "John Smith  lives in Berlin ."
+    assert main(["tag", "--model", str(model_dir), "--device", "cpu", text]) == 0
+    plain = capsys.readouterr().out
+    assert main(["tag", "--model", str(model_dir), "--device", "cpu", "--confidence", text]) == 0
+    scored = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert scored and all(0.0 < e["confidence"] <= 1.0 for e in scored)
+    assert [{k: v for k, v in e.items() if k != "confidence"} for e in scored] == \
+        [json.loads(line) for line in plain.splitlines()]
+    assert "confidence" not in plain
+    assert main(["tag", "--model", str(model_dir), "--format", "text", "--confidence", text]) == 0
+    assert "conf" in capsys.readouterr().out
+    assert main(["tag", "--model", str(model_dir), "--threshold", "1.5", text]) == 2
+    assert "--threshold must be a probability" in capsys.readouterr().err
+
+
+def test_predict_confidence_is_one_probability_per_span(model_dir, records, tmp_path):
+    data = tmp_path / "data.jsonl"
+    write_jsonl(data, [{**r, "spans": []} for r in records])
+    plain, scored = tmp_path / "plain.jsonl", tmp_path / "scored.jsonl"
+    assert main(["predict", "--model", str(model_dir), "--data", str(data), "--out", str(plain), "--no-progress"]) == 0
+    assert main(["predict", "--model", str(model_dir), "--data", str(data), "--out", str(scored), "--no-progress",
+                 "--confidence", "--threshold", "0.3"]) == 0
+    a, b = read_jsonl(plain), read_jsonl(scored)
+    assert [r["spans"] for r in a] == [r["spans"] for r in b]
+    assert all("confidences" not in r for r in a)
+    assert all(len(r["confidences"]) == len(r["spans"]) and all(0 < c <= 1 for c in r["confidences"]) for r in b)
+
+
+def test_tagger_confidence_is_the_weakest_chosen_tag_probability(model_dir, records):
+    from cofee_lib.backbones import load_backbone
+
+    model = load_backbone(model_dir)
+    scored = model.predict_with_confidence(records)
+    assert [[sp[:3] for sp in rec] for rec in scored] == model.predict(records)
+    scores = model.word_scores(records)
+    for rec_scores, rec in zip(scores, scored):
+        probs = rec_scores[0]["logp"].exp()
+        for s, e, _, conf in rec:
+            assert conf == pytest.approx(min(float(probs[w].max()) for w in range(s, e + 1)))
+
+
+def test_mrc_confidence_is_min_of_start_and_end_and_spans_are_predicts(tiny_mrc):
+    model, recs = tiny_mrc
+    for threshold in (0.3, 0.5, 0.6):      # a random model: some spans pass at 0.3 and few at 0.6
+        scored = model.predict_with_confidence(recs, threshold=threshold)
+        assert [[sp[:3] for sp in rec] for rec in scored] == model.predict(recs, threshold=threshold)
+        scores = model.word_scores(recs)
+        for rec_scores, rec in zip(scores, scored):
+            for s, e, t, conf in rec:
+                sc = rec_scores[model.types.index(t)]
+                assert conf == pytest.approx(min(float(sc["start"][s]), float(sc["end"][e])))
+                assert conf > threshold
+    assert any(scored for scored in model.predict_with_confidence(recs, threshold=0.3))
+
+
+def test_bilstm_crf_has_no_confidence(records, tmp_path, capsys):
+    from cofee_lib.backbones import build_backbone
+    from cofee_lib.errors import CofeeError
+
+    model = build_backbone("bilstm-crf", TYPES, records=records, word_dim=8, char_dim=4, hidden=8)
+    with pytest.raises(CofeeError, match="reports no per-entity confidence"):
+        model.predict_with_confidence(records)
+    model.save_pretrained(tmp_path / "bilstm")
+    assert main(["tag", "--model", str(tmp_path / "bilstm"), "--confidence", "John Smith"]) == 2
+    assert "no per-entity confidence" in capsys.readouterr().err

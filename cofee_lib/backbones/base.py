@@ -179,6 +179,18 @@ class Backbone(torch.nn.Module):
         """
         raise NotImplementedError
 
+    def predict_with_confidence(self, records, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32,
+                                progress: bool = False) -> list[list[list]]:
+        """:meth:`predict`'s spans, each with its confidence: ``[start, end, type, confidence]``.
+
+        The spans (and their order) are exactly :meth:`predict`'s; the confidence is read from
+        the same scores after decoding (MRC: the lower of the span's start and end
+        probabilities; tagger: the lowest probability of the tag chosen for one of its words).
+        Backbones without per-entity probabilities (the BiLSTM-CRF) raise :class:`CofeeError`.
+        """
+        raise CofeeError(f"a {self.kind} model reports no per-entity confidence (its CRF decodes whole tag "
+                         "sequences, with no probability per entity); MRC and tagger models do")
+
     @torch.no_grad()
     def span_embeddings(self, records, batch_size: int = 32) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Sum-pooled encoder states of every span of every record.

@@ -128,6 +128,13 @@ class MRCBackbone(TransformerBackbone):
                 spans.append([s, e, typ])
         return sorted(spans)
 
+    def _span_confidence(self, rec_scores, start, end, typ):
+        """min(P(start) of the first word, P(end) of the last word): both must pass the threshold
+        for the span to be decoded, so the span is one that any threshold below it lets through
+        on its own (lower thresholds may add candidates that pair differently)."""
+        sc = rec_scores[self.types.index(typ)]
+        return float(min(sc["start"][start], sc["end"][end]))
+
     def _embedding_records(self, records):
         # spans of a type the model has no query for are encoded with the first type's query
         known = set(self.types)

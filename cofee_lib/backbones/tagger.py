@@ -79,6 +79,12 @@ class TaggerBackbone(TransformerBackbone):
     def _feature_scores(self, logits):
         return {"logp": logits["logits"].float().log_softmax(-1).cpu()}
 
+    def _span_confidence(self, rec_scores, start, end, typ):
+        """The lowest, over the span's words, of the probability of the tag chosen for the word
+        (its argmax tag, read at its first sub-token): the weakest decision the entity rests on."""
+        logp = rec_scores[0]["logp"][start:end + 1]
+        return float(logp.max(-1).values.exp().min())
+
     def _decode(self, rec_scores, n_words, threshold):
         sc = rec_scores.get(0)
         if sc is None or n_words == 0:

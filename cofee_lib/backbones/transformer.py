@@ -69,6 +69,10 @@ class TransformerBackbone(Backbone):
         """Per-token scores to merge across windows (float32 CPU tensors [B, T, ...])."""
         raise NotImplementedError
 
+    def _span_confidence(self, rec_scores: dict, start: int, end: int, typ: str) -> float:
+        """The confidence of one decoded span, from the record's word scores (see the subclasses)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------ featurize
     @property
     def hidden_size(self) -> int:
@@ -281,6 +285,15 @@ class TransformerBackbone(Backbone):
         records = list(records)
         scores = self.word_scores(records, batch_size=batch_size, progress=progress)
         return self.decode_scores(scores, records, threshold)
+
+    @torch.no_grad()
+    def predict_with_confidence(self, records, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 32,
+                                progress: bool = False):
+        records = list(records)
+        scores = self.word_scores(records, batch_size=batch_size, progress=progress)
+        spans = self.decode_scores(scores, records, threshold)
+        return [[[s, e, t, self._span_confidence(sc, s, e, t)] for s, e, t in rec_spans]
+                for sc, rec_spans in zip(scores, spans)]
 
     @torch.no_grad()
     def word_scores(self, records, batch_size: int = 32, progress: bool = False) -> list[dict]:
