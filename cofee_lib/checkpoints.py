@@ -96,8 +96,12 @@ def weights_digest(module: torch.nn.Module) -> str:
 
 def fingerprint_parts(model, train_records, dev_records, config: TrainConfig, world_size: int,
                       initial_weights: str) -> dict:
-    """The facts a checkpoint must agree with before a run may resume from it."""
-    return {
+    """The facts a checkpoint must agree with before a run may resume from it.
+
+    A tagger trained with ``subtoken_labels="all"`` adds that setting to the model's part; the
+    default (``"first"``) adds nothing, so the fingerprints of existing runs are unchanged.
+    """
+    parts = {
         "config": {name: getattr(config, name) for name in FINGERPRINT_FIELDS},
         "model": {"class": type(model).__name__, "kind": getattr(model, "kind", None),
                   "types": list(getattr(model, "types", [])), "initial_weights": initial_weights},
@@ -105,6 +109,9 @@ def fingerprint_parts(model, train_records, dev_records, config: TrainConfig, wo
         "dev_records": records_digest(dev_records),
         "world_size": world_size,
     }
+    if getattr(model, "subtoken_labels", "first") != "first":
+        parts["model"]["subtoken_labels"] = model.subtoken_labels
+    return parts
 
 
 def fingerprint_digest(parts: dict) -> str:

@@ -48,6 +48,7 @@ class TrainRequest:
     queries: str | None = None     # MRC queries: a dataset name or a JSON file (None: the default)
     preset: str = "default"
     max_len: int | None = None     # sub-tokens per window (None: the preset's)
+    subtoken_labels: str | None = None  # tagger: "first" (None: the default) or "all" sub-tokens trained
     settings: dict = field(default_factory=dict)  # presets.train_config overrides (None: the preset's)
     resume: bool = False
     overwrite: bool = False
@@ -155,6 +156,8 @@ def prepare_data(request: TrainRequest, preset: dict) -> dict:
     max_len = preset["max_len"] if request.max_len is None else request.max_len
     if max_len < 1:
         raise CofeeError(f"--max-len must be at least 1, got {max_len}")
+    if request.subtoken_labels is not None and request.backbone != "tagger":
+        raise CofeeError(f"--subtoken-labels applies to the tagger (--backbone tagger), not to {request.backbone}")
     train_records = load_records(request.train, "train")
     dev_records = load_records(request.dev, "dev")
     if not train_records:
@@ -172,9 +175,10 @@ def prepare_data(request: TrainRequest, preset: dict) -> dict:
 
 def build_model(request: TrainRequest, plan: dict, seed: int):
     """The backbone, with its windows checked on one record (``--max-len`` too small fails here)."""
+    extra = {} if request.subtoken_labels is None else {"subtoken_labels": request.subtoken_labels}
     model = backbones.build_backbone(request.backbone, plan["types"], model=plan["model_name"],
                                      queries=plan["queries"], max_len=plan["max_len"], records=plan["train"],
-                                     seed=seed)
+                                     seed=seed, **extra)
     model.featurize(plan["train"][:1], train=False)
     return model
 
@@ -192,6 +196,7 @@ def write_report(request: TrainRequest, plan: dict, config, result: engine.Train
         "command": "cofee train", "argv": list(request.argv), "kit_version": __version__,
         "backbone": request.backbone, "model": plan["model_name"], "max_len": plan["max_len"],
         "types": plan["types"], "queries": plan["queries"], "preset": request.preset,
+        **({} if request.subtoken_labels is None else {"subtoken_labels": request.subtoken_labels}),
         "config": dict(config.__dict__, precision=result.precision["precision"]),
         "train": {"source": request.train, "records": len(plan["train"])},
         "dev": {"source": request.dev, "records": len(plan["dev"])},

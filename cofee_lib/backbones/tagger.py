@@ -8,6 +8,16 @@ the record-level argmax tags are decoded with
 :func:`~cofee_lib.backbones.decoding.decode_bio` (an ``I-X`` with nothing to
 continue begins an entity, the conlleval repair). Nested or overlapping gold
 spans cannot be expressed in BIO: the later one is left out of the labels.
+
+``subtoken_labels`` says which sub-tokens carry a training label: ``"first"``
+(the default, and what every result of the kit uses) labels only each word's
+first sub-token; ``"all"`` also trains the other sub-tokens of a word, with
+the word's tag turned from ``B-X`` into ``I-X`` (an ``I-X`` or ``O`` word keeps
+its tag), as ``run_ner.py --label_all_tokens`` does. Decoding reads the first
+sub-tokens in both cases, so the setting changes what the model learns, not
+how its outputs are read; ``"all"`` is what makes the HuggingFace pipeline's
+``aggregation_strategy="simple"``, which reads every sub-token, agree with the
+kit on an exported model (:mod:`cofee_lib.backbones.export`).
 """
 from __future__ import annotations
 
@@ -15,11 +25,19 @@ import logging
 
 import torch
 
+from ..errors import CofeeError
 from .base import DEFAULT_MAX_LEN, DEFAULT_STRIDE
 from .decoding import bio_labels, decode_bio, encode_bio
 from .transformer import TransformerBackbone
 
 log = logging.getLogger("cofee")
+
+SUBTOKEN_LABELS = ("first", "all")   # which sub-tokens of a word carry a training label; see module doc
+
+
+def continuation_tag(tag_id: int) -> int:
+    """The tag a word's later sub-tokens get under ``subtoken_labels="all"``: ``B-X`` -> ``I-X``, else the same."""
+    return tag_id + 1 if tag_id % 2 == 1 else tag_id
 
 
 class TaggerBackbone(TransformerBackbone):
@@ -29,15 +47,19 @@ class TaggerBackbone(TransformerBackbone):
     _LABEL_KEYS = ("labels",)
 
     def __init__(self, encoder, tokenizer, types, max_len: int = DEFAULT_MAX_LEN,
-                 stride: int = DEFAULT_STRIDE, dropout: float = 0.1, encoder_name: str = ""):
+                 stride: int = DEFAULT_STRIDE, dropout: float = 0.1, encoder_name: str = "",
+                 subtoken_labels: str = "first"):
         super().__init__(encoder, tokenizer, types, max_len=max_len, stride=stride, dropout=dropout,
                          encoder_name=encoder_name)
+        if subtoken_labels not in SUBTOKEN_LABELS:
+            raise CofeeError(f"subtoken_labels must be one of {', '.join(SUBTOKEN_LABELS)}, got {subtoken_labels!r}")
+        self.subtoken_labels = subtoken_labels
         self.labels = bio_labels(self.types)
         self.classifier = torch.nn.Linear(self.hidden_size, len(self.labels))
 
     @classmethod
     def build(cls, types, model="tiny", queries=None, max_len=DEFAULT_MAX_LEN, stride=DEFAULT_STRIDE,
-              dropout=0.1, records=None, seed=0, max_span_len=None, **kw):
+              dropout=0.1, records=None, seed=0, max_span_len=None, subtoken_labels="first", **kw):
         from ..encoders import load_encoder
 
         tiny_tokenizer = kw.pop("tiny_tokenizer", "auto")
@@ -47,16 +69,17 @@ class TaggerBackbone(TransformerBackbone):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return cls(encoder, tokenizer, [str(t) for t in types], max_len=max_len, stride=stride,
-                       dropout=dropout, encoder_name=desc)
+                       dropout=dropout, encoder_name=desc, subtoken_labels=subtoken_labels)
 
     @classmethod
     def _from_config(cls, encoder, tokenizer, cfg, name):
         return cls(encoder, tokenizer, cfg["types"], max_len=cfg["max_len"], stride=cfg["stride"],
-                   dropout=cfg.get("dropout", 0.1), encoder_name=cfg.get("encoder", name))
+                   dropout=cfg.get("dropout", 0.1), encoder_name=cfg.get("encoder", name),
+                   subtoken_labels=cfg.get("subtoken_labels", "first"))
 
     def config_dict(self) -> dict:
         cfg = super().config_dict()
-        cfg.update({"queries": None, "label_map": list(self.labels)})
+        cfg.update({"queries": None, "label_map": list(self.labels), "subtoken_labels": self.subtoken_labels})
         return cfg
 
     def _segments(self):
@@ -64,7 +87,14 @@ class TaggerBackbone(TransformerBackbone):
 
     def _labels(self, feat, rec, window, positions):
         tags = encode_bio(len(rec["tokens"]), rec["spans"], self.types)
-        feat["labels"] = [(-100 if w < 0 else tags[w]) for w in positions]
+        labels = [(-100 if w < 0 else tags[w]) for w in positions]
+        if self.subtoken_labels == "all":   # the word's later sub-tokens: positions first+1 .. word_last
+            a = window[0]
+            for p, w in enumerate(positions):
+                if w >= 0:
+                    for q in range(p + 1, feat["word_last"][w - a] + 1):
+                        labels[q] = continuation_tag(tags[w])
+        feat["labels"] = labels
 
     def _heads(self, hidden):
         return {"logits": self.classifier(hidden)}

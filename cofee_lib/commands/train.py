@@ -58,6 +58,10 @@ def add_training_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, help="features per micro-batch per process")
     p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
     p.add_argument("--max-len", type=int, help="sub-tokens per window (longer contexts are windowed, never cut)")
+    p.add_argument("--subtoken-labels", choices=["first", "all"],
+                   help="tagger: which sub-tokens of a word are trained: first (the default, the kit's results) or "
+                        "all (later ones with the word's I- tag, so that an exported model agrees with "
+                        "transformers' token-classification pipeline; see cofee export)")
     p.add_argument("--seed", type=int)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                    help="auto (the preset's default): bfloat16 autocast where the hardware has native bf16 "
@@ -89,6 +93,7 @@ def run(args):
         progress=False if args.no_progress else None)
     request = TrainRequest(backbone=args.backbone, train=args.train, dev=args.dev, out=args.out, model=args.model,
                            types=args.types, queries=args.queries, preset=args.preset, max_len=args.max_len,
+                           subtoken_labels=args.subtoken_labels,
                            settings=settings, resume=args.resume, overwrite=args.overwrite, argv=sys.argv[1:])
     D.setup()
     try:
