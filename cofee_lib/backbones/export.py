@@ -166,7 +166,7 @@ def export_hf(model, out, source: str = "", words_of=str.split) -> dict:
     """Write tagger ``model`` to folder ``out`` (replacing it atomically) as described in the module doc.
 
     ``words_of(text)``: the words ``cofee tag`` splits a text into (the command passes
-    :func:`cofee_lib.commands.tag.split_words`' words), for the sub-token check of :func:`check_export`.
+    :func:`cofee_lib.formats.text.split_words`' words), for the sub-token check of :func:`check_export`.
 
     Returns what ``cofee_export.json`` records, with ``warnings`` (a list) when the pipeline may disagree
     with ``cofee tag``: a ``subtoken_labels="first"`` tagger, or a tokenizer that splits raw text

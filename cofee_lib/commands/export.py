@@ -70,7 +70,7 @@ def run(args):
     from ..backbones import load_backbone, read_config
     from ..backbones.export import export_hf, refusal
     from ..errors import CofeeError
-    from .tag import split_words
+    from ..formats.text import split_words
 
     cfg = read_config(args.model)   # a kit model folder, or a clear error
     why = refusal(cfg["kind"], args.model)

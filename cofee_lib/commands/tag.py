@@ -1,6 +1,7 @@
 """``cofee tag --model DIR "some text"``: tag raw text with a saved model.
 
-The text is split into words first: English (and any non-CJK script) by a
+The text is split into words first by :func:`cofee_lib.formats.text.split_words`
+(the splitter the ``domain`` stage uses too): English (and any non-CJK script) by a
 regular expression (words with inner apostrophes or hyphens, abbreviations
 like ``U.S.``, numbers, single punctuation marks); Chinese, Japanese kana and
 full-width characters one character per token, as in MSRA and OntoNotes.
@@ -17,28 +18,10 @@ is unchanged. ``--threshold`` is MRC's start/end threshold; taggers ignore it.
 from __future__ import annotations
 
 import json
-import re
 import sys
 
+from ..formats.text import WORD_RE, split_words  # noqa: F401 - the kit's one word splitter, re-exported here
 from ..settings import DEFAULT_THRESHOLD
-
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
-WORD_RE = re.compile(
-    rf"[{_CJK}]"                                  # one CJK / kana / full-width character
-    r"|(?:[A-Za-z]\.){2,}"                        # abbreviations: U.S., e.g.
-    r"|\d+(?:[.,:/]\d+)+"                          # numbers: 3.5, 1,000, 10:30
-    rf"|[^\W{_CJK}]+(?:['’\-][^\W{_CJK}]+)*"      # words, with inner ' or -
-    r"|[^\w\s]"                                   # any other single symbol
-)
-
-
-def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Words of ``text`` and their ``(start, end)`` character offsets (end exclusive)."""
-    words, offsets = [], []
-    for m in WORD_RE.finditer(text):
-        words.append(m.group())
-        offsets.append((m.start(), m.end()))
-    return words, offsets
 
 
 def register(sub):
