@@ -401,3 +401,23 @@ def evaluate_once(model_dir, records: list[dict], batch_size: int = 64, threshol
     gold = keep_types(records, model.types)
     pred = model.predict(gold, threshold=threshold, batch_size=batch_size, progress=True)
     return evaluate_records(gold, [dict(r, spans=p) for r, p in zip(gold, pred)], per_sentence)
+
+
+def threshold_curve(model_dir, records: list[dict], thresholds, batch_size: int = 64) -> list[dict]:
+    """Precision, recall and F1 of a saved MRC model on ``records`` (dev) at each span threshold.
+
+    The start/end probabilities are computed once and decoded at every threshold
+    (:meth:`~cofee_lib.backbones.transformer.TransformerBackbone.decode_scores`), so the
+    curve costs one pass over the records. A tagger has no threshold: it gives one point.
+    """
+    model = load_backbone(model_dir)
+    gold = keep_types(records, model.types)
+    if not hasattr(model, "word_scores") or model.kind != "mrc":
+        thresholds = [DEFAULT_THRESHOLD]
+    scores = model.word_scores(gold, batch_size=batch_size, progress=False) if hasattr(model, "word_scores") else None
+    points = []
+    for t in thresholds:
+        pred = model.decode_scores(scores, gold, t) if scores is not None else model.predict(gold, threshold=t)
+        m = evaluate_records(gold, [dict(r, spans=p) for r, p in zip(gold, pred)])
+        points.append({"threshold": float(t), "P": m["precision"], "R": m["recall"], "F1": m["f1"]})
+    return points
