@@ -144,8 +144,8 @@ def distant_corpus(records: list[dict], gazetteers, types, negatives: float, see
     counts: sentences in, matched, negatives available and kept, entities per type.
     """
     wanted = set(types)
-    matched = [{**r, "spans": [s for s in r["spans"] if s[2] in wanted]}
-               for r in match_records(records, {t: e for t, e in gazetteers.items() if t in wanted})]
+    # matched with every type and the gazetteers' own options (case, all-capitals), as the Matching baseline is
+    matched = [{**r, "spans": [s for s in r["spans"] if s[2] in wanted]} for r in match_records(records, gazetteers)]
     positive = [i for i, r in enumerate(matched) if r["spans"]]
     unmatched = [i for i, r in enumerate(matched) if not r["spans"]]
     n_neg = min(len(unmatched), round(negatives * len(positive)))

@@ -58,7 +58,7 @@ def test_distant_corpus_keeps_matches_and_a_share_of_negatives():
          "quiet day"])]
     corpus, stats = domain.distant_corpus(recs, GAZ, ["PER", "LOC"], negatives=0.5, seed=0)
     matched = [r for r in corpus if r["spans"]]
-    assert [r["id"] for r in matched] == ["0", "5"]            # ORG is not a wanted type: "Acme" is no match
+    assert [r["id"] for r in matched] == ["0", "5"]            # ORG is not a wanted type: "Acme" is dropped
     assert matched[0]["spans"] == [[0, 0, "PER"], [3, 3, "LOC"]]
     assert stats["matched_sentences"] == 2 and stats["negatives_kept"] == 1 and stats["negatives_available"] == 5
     assert stats["entities_per_type"] == {"PER": 2, "LOC": 1} and len(corpus) == 3
@@ -67,6 +67,16 @@ def test_distant_corpus_keeps_matches_and_a_share_of_negatives():
     assert again == corpus
     all_neg, s2 = domain.distant_corpus(recs, GAZ, ["PER", "LOC"], negatives=10, seed=0)
     assert s2["negatives_kept"] == 5 and len(all_neg) == 7
+
+
+def test_distant_corpus_matches_with_the_gazetteers_own_options():
+    """All-capitals news text matches title-case entries where the gazetteers say so (CoNLL-2003's)."""
+    from cofee_lib.gazetteers import Gazetteers
+
+    recs = [{"id": "1", "tokens": ["PARIS", "1996-08-22"], "spans": []}]
+    plain, _ = domain.distant_corpus(recs, Gazetteers(GAZ), ["LOC"], 0.0, 0)
+    caps, _ = domain.distant_corpus(recs, Gazetteers(GAZ, all_caps_title=True), ["LOC"], 0.0, 0)
+    assert plain == [] and caps[0]["spans"] == [[0, 0, "LOC"]]
 
 
 def test_sample_is_seeded_nested_and_in_file_order():
