@@ -148,6 +148,10 @@ def distant_corpus(records: list[dict], gazetteers, types, negatives: float, see
     matched = [{**r, "spans": [s for s in r["spans"] if s[2] in wanted]} for r in match_records(records, gazetteers)]
     positive = [i for i, r in enumerate(matched) if r["spans"]]
     unmatched = [i for i, r in enumerate(matched) if not r["spans"]]
+    if not positive:
+        raise CofeeError(f"no sentence of the {len(records)} in-domain sentences matches a gazetteer entry of "
+                         f"{', '.join(types)}: the domain stage has nothing to learn from (check the text's language "
+                         "and tokens, and the gazetteers' case)")
     n_neg = min(len(unmatched), round(negatives * len(positive)))
     kept_neg = random.Random(seed).sample(unmatched, n_neg) if n_neg else []
     corpus = [matched[i] for i in sorted(positive + kept_neg)]

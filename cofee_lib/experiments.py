@@ -185,6 +185,8 @@ def weak_supervision_table(target: str, out_dir, preset: str = "default", backbo
     from .pipeline import pretrain
 
     out_dir = Path(out_dir)
+    if in_domain is not None and backbone != "mrc":
+        raise CofeeError("the in-domain rows of Table 3 are MRC rows (IN_DOMAIN_ROWS); run them with --backbone mrc")
     if seed is None:
         seed = (train_overrides or {}).get("seed")
     seeds = list(seeds) if seeds else [seed if seed is not None else train_config(preset).seed]

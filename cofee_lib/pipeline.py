@@ -232,15 +232,35 @@ def stage_fet(run: PretrainRun) -> dict:
                    s.stage_key("fet"))
 
 
+def domain_source_key(spec: str) -> dict:
+    """What identifies the domain stage's text: a dataset's name (and a user dataset's train file digest), or a
+    file's content, name and the way it is read; an unknown dataset or a missing file is an error here, early."""
+    from .datasets import dataset_names
+    from .domain import DATASET_PREFIX, text_kind
+
+    if spec.startswith(DATASET_PREFIX):
+        name = spec[len(DATASET_PREFIX):]
+        if not is_user_dataset(name) and name not in dataset_names():
+            raise CofeeError(f"--domain-text {spec}: unknown dataset {name!r} (known: {', '.join(dataset_names())}, "
+                             "a user dataset, or dir:/path/to/folder)")
+        key = {"dataset": name}
+        if is_user_dataset(name):
+            train = user_dataset_spec(name)["files"].get("train")
+            if train is None:
+                raise CofeeError(f"--domain-text {spec}: the dataset has no train split to read the text from")
+            key["train"] = cache.file_digest(train)
+        return key
+    path = check_input(Path(spec), "in-domain text (see cofee_lib.domain)")
+    return {"file": cache.file_digest(path), "name": path.name, "kind": text_kind(spec)}
+
+
 def domain_corpus(run: PretrainRun, gazetteer_dir) -> tuple[list[dict], dict]:
     """The domain stage's training records: the in-domain text, sampled and gazetteer-matched (cached by content)."""
-    from .domain import DATASET_PREFIX, distant_corpus, read_domain_text, sample_sentences
+    from .domain import distant_corpus, read_domain_text, sample_sentences
 
     s = run.settings
     spec = s.domain_text
-    source = ({"dataset": spec[len(DATASET_PREFIX):]} if spec.startswith(DATASET_PREFIX)
-              else {"file": cache.file_digest(check_input(Path(spec), "in-domain text (see cofee_lib.domain)"))})
-    key = {"text": source, "gazetteers": cache.dir_digest(gazetteer_dir), "types": list(run.types),
+    key = {"text": domain_source_key(spec), "gazetteers": cache.dir_digest(gazetteer_dir), "types": list(run.types),
            "max_sentences": s.domain_max_sentences, "negatives": s.domain_negatives, "seed": s.domain_seed}
     path = run.work_dir / "corpus" / f"domain-{cache.key_digest(key)[:16]}.jsonl"
 
@@ -264,8 +284,8 @@ def stage_domain(run: PretrainRun) -> dict:
          f"{run.domain_stats['negatives_kept']} negatives) from {s.domain_text}, types {','.join(run.types)}, "
          + (f"self-picking delta={s.delta} ({s.relabel})" if picking else "no self-picking"))
     m, cfg = run.model(run.types, run.queries, records), run.config("domain")
-    key = {"self_picking": picking, **s.stage_key("domain"), **(s.stage_key("nee") if picking else {})}
-    key.pop("domain_text", None)  # the records themselves are in the run's key
+    # the records (text, sample, negatives) are in the run's key already; the picking settings are not
+    key = {"self_picking": picking, **(s.stage_key("nee") if picking else {})}
     if picking:
         return run.run("domain", m, records, cfg,
                        lambda folder, res: run_nee(m, records, run.dev, cfg, folder, s, resume=res), key)
@@ -340,6 +360,8 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     lang = target_lang(target, lang)
     settings = presets.stage_settings(preset, **overrides)
     stages = parse_stages(stages, settings.domain_text)
+    if "domain" in stages:
+        domain_source_key(settings.domain_text)   # a missing file or unknown dataset fails now, not after ESI
     table = presets.get_preset(preset)
     model = model or (table.get("model_zh") if lang == "zh" else None) or table["model"]
     train_overrides = {k: v for k, v in (train_overrides or {}).items() if v is not None}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -74,9 +75,31 @@ def test_distant_corpus_matches_with_the_gazetteers_own_options():
     from cofee_lib.gazetteers import Gazetteers
 
     recs = [{"id": "1", "tokens": ["PARIS", "1996-08-22"], "spans": []}]
-    plain, _ = domain.distant_corpus(recs, Gazetteers(GAZ), ["LOC"], 0.0, 0)
+    with pytest.raises(CofeeError, match="matches a gazetteer entry"):
+        domain.distant_corpus(recs, Gazetteers(GAZ), ["LOC"], 0.0, 0)
     caps, _ = domain.distant_corpus(recs, Gazetteers(GAZ, all_caps_title=True), ["LOC"], 0.0, 0)
-    assert plain == [] and caps[0]["spans"] == [[0, 0, "LOC"]]
+    assert caps[0]["spans"] == [[0, 0, "LOC"]]
+
+
+def test_text_without_any_match_is_a_clear_error():
+    recs = [{"id": "1", "tokens": ["nothing", "here"], "spans": []}]
+    with pytest.raises(CofeeError, match="matches a gazetteer entry"):
+        domain.distant_corpus(recs, GAZ, ["PER"], 0.5, 0)
+
+
+def test_unknown_dataset_and_missing_file_fail_before_training(tmp_path):
+    from cofee_lib.pipeline import domain_source_key
+
+    with pytest.raises(CofeeError, match="unknown dataset 'nope'"):
+        domain_source_key("dataset:nope")
+    with pytest.raises(InputError, match="file not found"):
+        domain_source_key(str(tmp_path / "x.txt"))
+    f = tmp_path / "t.txt"
+    f.write_text("Bob in Paris\n")
+    g = tmp_path / "t.jsonl"
+    g.write_text("Bob in Paris\n")
+    assert domain_source_key(str(f))["file"] == domain_source_key(str(g))["file"]
+    assert domain_source_key(str(f)) != domain_source_key(str(g))    # same bytes, read another way: another corpus
 
 
 def test_sample_is_seeded_nested_and_in_file_order():
@@ -103,7 +126,7 @@ def test_dataset_text_is_the_train_split_without_labels_and_test_is_never_opened
 
     monkeypatch.setattr(conll, "read_conll", spy)
     recs = domain.read_domain_text("dataset:conll2003")
-    assert opened and not any("test" in p for p in opened), opened
+    assert opened and "test.txt" not in {Path(p).name for p in opened}, opened
     train = load_dataset("conll2003", "train")
     assert len(recs) == len([r for r in train if r["tokens"]])
     assert all(r["spans"] == [] and set(r) == {"id", "tokens", "spans"} for r in recs)

@@ -43,13 +43,18 @@ def run(args):
     from .pretrain import stage_overrides, train_overrides
 
     check_output(args.out, directory=True)
+    from ..presets import get_preset
+
     overrides = stage_overrides(args)
     text = overrides.pop("domain_text", None)
+    in_domain = None
+    if text:  # the preset's in-domain settings (its sample cap), with the user's text
+        in_domain = {**(get_preset(args.preset).get("experiments", {}).get("table3_in_domain") or {}), "text": text}
     with removed_on_error(args.out):
         result = weak_supervision_table(args.target, args.out, preset=args.preset, backbone=args.backbone,
                                         model=args.model, work_dir=args.work_dir, train_overrides=train_overrides(args),
                                         command="cofee " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                                        in_domain={"text": text} if text else None, **overrides)
+                                        in_domain=in_domain, **overrides)
     print(f"Table 3 ({args.target}, test, {result['test_sentences']} sentences):")
     width = max(20, *(len(name) for name in result["rows"]))
     print(f"{'model':<{width}} {'P':>7} {'R':>7} {'F1':>7} {'dev F1':>7}")
