@@ -501,7 +501,14 @@ def test_table_notebooks_write_tables_md(smoke_batch):
     results = smoke_batch["results_dir"]
     t3 = json.loads((results / "table3_wnut16.json").read_text())
     assert list(t3["rows"])[:5] == ["Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI"]
-    assert list(t3["rows"])[5:] == [ROW_NAME], "the off-the-shelf spaCy row stands beside the kit's"
+    from cofee_lib.experiments import IN_DOMAIN_ROWS
+
+    assert list(t3["rows"])[5:8] == list(IN_DOMAIN_ROWS), "the in-domain rows (beyond the paper) follow the paper's"
+    assert all("in-domain" in name and t3["rows"][name]["beyond_paper"] for name in IN_DOMAIN_ROWS)
+    assert t3["in_domain"]["corpus"]["sentences_in"] == 40 and t3["in_domain"]["settings"]["domain_text"] == "dataset:wnut16"
+    assert list(t3["rows"])[8:] == [ROW_NAME], "the off-the-shelf spaCy row stands beside the kit's"
+    caps = json.loads((results / "in_domain.json").read_text())
+    assert sorted({p["cap"] for p in caps["caps"]}) == [40, 80] and (results / "counts" / "in_domain.json").is_file()
     counts = json.loads((results / "counts" / "table3_wnut16.json").read_text())
     assert set(counts["rows"]) == set(t3["rows"]) and counts["sentences"] == t3["test_sentences"]
     assert all(t3["runs"][k]["reused"] == {"esi": True, "nee": True, "fet": True} for k in t3["runs"] if k.endswith("/cofee")), \
@@ -514,9 +521,9 @@ def test_table_notebooks_write_tables_md(smoke_batch):
     assert "## Table 3 (weakly supervised): wnut16 (paper: twitter)" in md and "## Table 2 (supervised): wnut16" in md
     assert "| CoFEE-MRC |" in md and "Wall time per notebook" in md
     csv_rows = (results / "tables.csv").read_text().splitlines()
-    assert len(csv_rows) == 1 + 6 + 6
+    assert len(csv_rows) == 1 + 9 + 6      # header, Table 3 (6 + 3 in-domain rows), Table 2
     claims = json.loads((results / "claims.json").read_text())
-    assert {c["id"] for c in claims} == {f"C{i}" for i in range(1, 12)}, "every claim judged at smoke"
+    assert {c["id"] for c in claims} == {f"C{i}" for i in range(1, 15)}, "every claim judged at smoke"
     assert all(c["verdict"] in ("reproduced", "contradicted", "inconclusive") for c in claims)
 
 
