@@ -10,9 +10,10 @@ import json
 import os
 
 import pytest
+
+import cli_subset
 import torch
 
-from cofee_lib import cli
 from cofee_lib.commands.tag import split_words
 
 TYPES = ["PER", "LOC", "ORG"]
@@ -31,27 +32,11 @@ SENTENCES = [
 TEXTS = [text for text, _ in SENTENCES]
 
 
-def _own_parser():
-    """The real parsers of the commands under test only (other commands' imports stay out of it)."""
-    import argparse
-
+def main(argv):
+    """``cofee`` with the real parsers of the commands under test only (tests/cli_subset.py)."""
     from cofee_lib.commands import export, predict, tag, train
 
-    parser = argparse.ArgumentParser(prog="cofee")
-    sub = parser.add_subparsers(dest="command")
-    for command in (export, predict, tag, train):
-        command.register(sub)
-    return parser
-
-
-def main(argv):
-    """``cofee_lib.cli.main`` (its error handling and exit statuses) over :func:`_own_parser`."""
-    real = cli.build_parser
-    cli.build_parser = _own_parser
-    try:
-        return cli.main([str(a) for a in argv])
-    finally:
-        cli.build_parser = real
+    return cli_subset.run(argv, export, predict, tag, train)
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 import json
 
 import pytest
+
+import cli_subset
 import torch
 
-from cofee_lib import cli
 from cofee_lib.commands.tag import split_words
 from cofee_lib.records import read_jsonl, write_jsonl
 
@@ -19,28 +20,11 @@ SENTENCES = [
 ]
 
 
-def _own_parser():
-    """The real ``cofee`` parser restricted to the commands under test, so that these
-    tests do not depend on other commands importing cleanly."""
-    import argparse
-
+def main(argv):
+    """``cofee`` with the real parsers of the commands under test only (tests/cli_subset.py)."""
     from cofee_lib.commands import predict, tag
 
-    parser = argparse.ArgumentParser(prog="cofee")
-    sub = parser.add_subparsers(dest="command")
-    predict.register(sub)
-    tag.register(sub)
-    return parser
-
-
-def main(argv):
-    """``cofee_lib.cli.main`` (its error handling and exit statuses) with :func:`_own_parser`."""
-    real = cli.build_parser
-    cli.build_parser = _own_parser
-    try:
-        return cli.main(argv)
-    finally:
-        cli.build_parser = real
+    return cli_subset.run(argv, predict, tag)
 
 
 @pytest.fixture(scope="module")
