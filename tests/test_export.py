@@ -34,9 +34,9 @@ TEXTS = [text for text, _ in SENTENCES]
 
 def main(argv):
     """``cofee`` with the real parsers of the commands under test only (tests/cli_subset.py)."""
-    from cofee_lib.commands import export, predict, tag, train
+    from cofee_lib.commands import export, finetune, predict, tag, train
 
-    return cli_subset.run(argv, export, predict, tag, train)
+    return cli_subset.run(argv, export, finetune, predict, tag, train)
 
 
 @pytest.fixture(scope="module")
@@ -368,3 +368,23 @@ def test_cofee_train_subtoken_labels_flag(records, tmp_path, capsys):
     assert main([*args, "--backbone", "mrc", "--subtoken-labels", "all", "--out", tmp_path / "mrc"]) == 2
     assert "--subtoken-labels applies to the tagger" in capsys.readouterr().err
     assert not (tmp_path / "mrc").exists()
+
+
+def test_cofee_finetune_keeps_the_init_taggers_subtoken_labels(records, tmp_path, capsys):
+    """``cofee finetune --init TAGGER`` keeps the tagger's sub-token labelling; ``--subtoken-labels`` overrides it."""
+    from cofee_lib.records import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", records)
+    data = ["--train", tmp_path / "train.jsonl", "--dev", tmp_path / "train.jsonl", "--preset", "smoke",
+            "--epochs", "1", "--no-progress", "--threads", "1"]
+    assert main(["train", "--model", "tiny", "--backbone", "tagger", "--subtoken-labels", "all", *data,
+                 "--out", tmp_path / "init"]) == 0
+
+    def saved(run):
+        return json.loads((tmp_path / run / "best" / "cofee.json").read_text())["subtoken_labels"]
+
+    assert main(["finetune", "--init", tmp_path / "init", *data, "--out", tmp_path / "kept"]) == 0
+    assert saved("kept") == "all"
+    assert main(["finetune", "--init", tmp_path / "init", *data, "--subtoken-labels", "first",
+                 "--out", tmp_path / "first"]) == 0
+    assert saved("first") == "first"

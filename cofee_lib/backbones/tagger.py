@@ -9,7 +9,8 @@ the record-level argmax tags are decoded with
 continue begins an entity, the conlleval repair). Nested or overlapping gold
 spans cannot be expressed in BIO: the later one is left out of the labels.
 
-``subtoken_labels`` says which sub-tokens carry a training label: ``"first"``
+``subtoken_labels`` says which sub-tokens carry a training label (a tagger
+built from a saved kit tagger keeps the saved one unless told otherwise): ``"first"``
 (the default, and what every result of the kit uses) labels only each word's
 first sub-token; ``"all"`` also trains the other sub-tokens of a word, with
 the word's tag turned from ``B-X`` into ``I-X`` (an ``I-X`` or ``O`` word keeps
@@ -22,11 +23,12 @@ kit on an exported model (:mod:`cofee_lib.backbones.export`).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
 from ..errors import CofeeError
-from .base import DEFAULT_MAX_LEN, DEFAULT_STRIDE
+from .base import CONFIG_NAME, DEFAULT_MAX_LEN, DEFAULT_STRIDE, read_config
 from .decoding import bio_labels, decode_bio, encode_bio
 from .transformer import TransformerBackbone
 
@@ -59,8 +61,12 @@ class TaggerBackbone(TransformerBackbone):
 
     @classmethod
     def build(cls, types, model="tiny", queries=None, max_len=DEFAULT_MAX_LEN, stride=DEFAULT_STRIDE,
-              dropout=0.1, records=None, seed=0, max_span_len=None, subtoken_labels="first", **kw):
+              dropout=0.1, records=None, seed=0, max_span_len=None, subtoken_labels=None, **kw):
+        """A tagger over ``model``'s encoder; ``subtoken_labels`` None keeps a saved kit tagger's, else "first"."""
         from ..encoders import load_encoder
+
+        if subtoken_labels is None:
+            subtoken_labels = cls._saved_subtoken_labels(model)
 
         tiny_tokenizer = kw.pop("tiny_tokenizer", "auto")
         if kw:
@@ -70,6 +76,16 @@ class TaggerBackbone(TransformerBackbone):
             torch.manual_seed(seed)
             return cls(encoder, tokenizer, [str(t) for t in types], max_len=max_len, stride=stride,
                        dropout=dropout, encoder_name=desc, subtoken_labels=subtoken_labels)
+
+    @staticmethod
+    def _saved_subtoken_labels(model) -> str:
+        """The sub-token labelling of a kit tagger saved in folder ``model`` ("first" for anything else)."""
+        folder = Path(str(model))
+        if (folder / CONFIG_NAME).is_file():
+            cfg = read_config(folder)
+            if cfg.get("kind") == "tagger":
+                return cfg.get("subtoken_labels", "first")
+        return "first"
 
     @classmethod
     def _from_config(cls, encoder, tokenizer, cfg, name):

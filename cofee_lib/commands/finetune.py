@@ -3,7 +3,8 @@
 Fine-tunes a pre-trained CoFEE model on human-labelled data. ``--init`` is a
 ``cofee pretrain`` run folder (its final stage is used), a stage folder
 (``RUN/fet``: its ``best/``), or a model folder. The backbone kind (MRC or
-tagger) is the one the model was pre-trained with. Everything else is
+tagger) is the one the model was pre-trained with, and so is a tagger's
+sub-token labelling unless ``--subtoken-labels`` is given. Everything else is
 ``cofee train``: the best epoch on dev is kept, no test split is read.
 ``--out`` may not be (or hold) the ``--init`` model.
 """
