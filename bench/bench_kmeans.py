@@ -8,11 +8,21 @@ for each sentence its gold entity spans, every word and every pair of adjacent w
 
 Both sides get the same vectors, ``K``, number of restarts (``n_init``), ``max_iter`` = 300,
 ``tol`` = 1e-4 (relative, the same definition), k-means++ seeding, the same number of CPU
-threads, and run one after the other. Reported: wall time of each and its ratio, inertia
-(sum of squared distances to the assigned centres) of each and its ratio, and the cost of
-one Lloyd iteration of each (:func:`per_iteration`), which tells a slower iteration from a
-larger number of iterations. When torch sees a GPU, the kit's same function also runs there
-on the same vectors.
+threads, and run one after the other, once per seed of ``seeds`` (the kit with ``seed=s``,
+scikit-learn with ``random_state=s``): which restart wins, and so the inertia, is a matter of
+luck in one run (single runs scatter by a few tenths of a percent either way), so the inertia
+compared is the mean over the seeds, and the times are summed over them.
+
+Reported: wall time of each and its ratio, inertia of each and its ratio; the kit as it is
+(``algorithm="elkan"``: Lloyd with triangle-inequality bounds; greedy k-means++ with
+scikit-learn's ``2 + ln K`` candidates per centre) and the kit with the opt-in wider search of
+:func:`~cofee_lib.clustering.wide_local_trials` (8 candidates for K = 23); scikit-learn's own
+``algorithm="elkan"`` on the first seed, for context (the target is against its default,
+``"lloyd"``); the share of the point-to-centres distances that the bounds let the kit skip; and
+the cost of one full Lloyd iteration of each (:func:`per_iteration`, the kit's
+``algorithm="lloyd"``), which tells a slower iteration from a larger number of iterations.
+When torch sees a GPU, the kit's same function also runs there on the same vectors (both
+algorithms).
 """
 from __future__ import annotations
 
@@ -29,12 +39,14 @@ from bench import common  # noqa: E402
 
 NAME = "kmeans"
 SIZES = {
-    "tiny": {"n": 2000, "k": 23, "n_init": 2, "model": "tiny", "seed": 0},
-    "full": {"n": 100_000, "k": 23, "n_init": 3, "model": "embedded:minilm", "seed": 0},
+    "tiny": {"n": 2000, "k": 23, "n_init": 2, "model": "tiny", "seed": 0, "seeds": [0]},
+    "full": {"n": 100_000, "k": 23, "n_init": 3, "model": "embedded:minilm", "seed": 0, "seeds": [0, 1, 2]},
 }
 RECIPE = "gold entity spans + every word + every adjacent word pair of CoNLL-2003 train, file order; v1"
 #: inertia counts as "equal" within this relative margin (float32 sums over 100k x 384 values)
 INERTIA_TOLERANCE = 1e-3
+#: the target: the kit's time at most this share of scikit-learn's (issue 14)
+TIME_TARGET = 0.7
 
 
 def _span_records(n: int) -> list[dict]:
@@ -94,18 +106,19 @@ def span_vectors(n: int, model: str, work_dir, progress: bool = True):
     return np.load(path)
 
 
-def _sklearn(x, settings: dict, threads: int | None) -> dict:
+def _sklearn(x, settings: dict, threads: int | None, seed: int, algorithm: str = "lloyd") -> dict:
     from sklearn.cluster import KMeans
 
     with common.thread_limit(threads):
         t0 = time.perf_counter()
         ref = KMeans(n_clusters=settings["k"], n_init=settings["n_init"], max_iter=300, tol=1e-4,
-                     init="k-means++", algorithm="lloyd", random_state=settings["seed"]).fit(x)
+                     init="k-means++", algorithm=algorithm, random_state=seed).fit(x)
         seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "inertia": float(ref.inertia_), "n_iter": int(ref.n_iter_)}
+    return {"seconds": seconds, "inertia": float(ref.inertia_), "n_iter": int(ref.n_iter_), "seed": seed,
+            "algorithm": algorithm}
 
 
-def _kit(x, settings: dict, device) -> dict:
+def _kit(x, settings: dict, device, seed: int, **options) -> dict:
     import torch
 
     from cofee_lib.clustering import kmeans
@@ -113,14 +126,22 @@ def _kit(x, settings: dict, device) -> dict:
     xt = torch.from_numpy(x).to(device)
     common.synchronize(device)
     t0 = time.perf_counter()
-    res = kmeans(xt, settings["k"], n_init=settings["n_init"], max_iter=300, tol=1e-4, seed=settings["seed"])
+    res = kmeans(xt, settings["k"], n_init=settings["n_init"], max_iter=300, tol=1e-4, seed=seed, **options)
     common.synchronize(device)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "inertia": float(res.inertia), "n_iter": int(res.n_iter), "device": str(device)}
+    return {"seconds": seconds, "inertia": float(res.inertia), "n_iter": int(res.n_iter), "device": str(device),
+            "seed": seed, "distance_rows": int(res.distance_rows),
+            "distance_share": res.distance_rows / (x.shape[0] * max(1, res.n_iter)), **options}
+
+
+def _over_seeds(runs: list[dict]) -> dict:
+    """Sum of the times and mean of the inertias of one configuration's runs (one per seed)."""
+    return {"seconds": sum(r["seconds"] for r in runs), "inertia": sum(r["inertia"] for r in runs) / len(runs),
+            "n_iter": [r["n_iter"] for r in runs], "runs": runs}
 
 
 def per_iteration(x, settings: dict, threads: int | None, iterations: int = 10, repeats: int = 3) -> dict:
-    """Seconds per Lloyd iteration of each, from the same k-means++ seeding.
+    """Seconds per full Lloyd iteration of each (the kit's ``algorithm="lloyd"``), after k-means++ seeding.
 
     Each side runs with ``max_iter=1`` and with ``max_iter=1+iterations`` (one restart,
     ``tol=0``), each timing the best of ``repeats``; the difference divided by the extra
@@ -147,7 +168,7 @@ def per_iteration(x, settings: dict, threads: int | None, iterations: int = 10, 
     kit, ref = [], []
     for max_iter in (1, 1 + iterations):
         kit.append(best(lambda: kmeans(xt, settings["k"], n_init=1, max_iter=max_iter, tol=0.0,
-                                       seed=settings["seed"]).n_iter))
+                                       seed=settings["seed"], algorithm="lloyd").n_iter))
         with common.thread_limit(threads):
             ref.append(best(lambda: int(KMeans(n_clusters=settings["k"], n_init=1, max_iter=max_iter, tol=0.0,
                                                algorithm="lloyd", random_state=settings["seed"]).fit(x).n_iter_)))
@@ -164,44 +185,75 @@ def per_iteration(x, settings: dict, threads: int | None, iterations: int = 10, 
 def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
     import torch
 
+    from cofee_lib.clustering import wide_local_trials
+
     settings = common.check_size(size, SIZES)
+    seeds = settings["seeds"]
     x = span_vectors(settings["n"], settings["model"], work_dir, progress)
     threads = torch.get_num_threads()
     common.say(f"kmeans: {x.shape[0]:,} x {x.shape[1]} vectors, K={settings['k']}, n_init={settings['n_init']}, "
-               f"{threads} CPU thread(s): scikit-learn, then the kit")
-    ref = _sklearn(x, settings, threads)
-    kit = _kit(x, settings, torch.device("cpu"))
+               f"seeds {seeds}, {threads} CPU thread(s): scikit-learn, then the kit, seed by seed")
+    cpu = torch.device("cpu")
+    wide_init = {"n_local_trials": wide_local_trials(settings["k"])}
+    runs = {"sklearn": [], "kit": [], "kit_wide_init": []}
+    for seed in seeds:
+        runs["sklearn"].append(_sklearn(x, settings, threads, seed))
+        runs["kit"].append(_kit(x, settings, cpu, seed))
+        runs["kit_wide_init"].append(_kit(x, settings, cpu, seed, **wide_init))
+    ref, kit, kit_wide = (_over_seeds(runs[key]) for key in ("sklearn", "kit", "kit_wide_init"))
+    ref_elkan = _sklearn(x, settings, threads, seeds[0], algorithm="elkan")
     iteration = per_iteration(x, settings, threads)
     gpu = None
     if torch.cuda.is_available():
         common.say("kmeans: the kit's same function on the GPU")
-        _kit(x[: min(len(x), 4096)], settings, torch.device("cuda"))  # warm-up: CUDA context and kernels
-        gpu = _kit(x, settings, torch.device("cuda"))
+        cuda = torch.device("cuda")
+        _kit(x[: min(len(x), 4096)], settings, cuda, seeds[0])  # warm-up: CUDA context and kernels
+        gpu = {"elkan": _over_seeds([_kit(x, settings, cuda, seed) for seed in seeds]),
+               "lloyd": _over_seeds([_kit(x, settings, cuda, seed, algorithm="lloyd") for seed in seeds])}
     time_ratio = common.ratio(kit["seconds"], ref["seconds"])
     inertia_ratio = common.ratio(kit["inertia"], ref["inertia"])
     speed = common.ratio(ref["seconds"], kit["seconds"])
+    per_seed = ", ".join(f"{a['inertia'] / b['inertia']:.4f}" for a, b in zip(runs["kit"], runs["sklearn"]))
+    share = sum(r["distance_rows"] for r in runs["kit"]) / sum(x.shape[0] * r["n_iter"] for r in runs["kit"])
+    label = f"K={settings['k']}, {settings['n_init']} restarts, {len(seeds)} seed(s)"
     summary = [
-        common.row("2 k-means CPU", "speed: sklearn time / kit time (K=23, same restarts)", kit["seconds"],
-                   ref["seconds"], "s", speed, ">= 1x (no slower)", speed >= 1.0),
-        common.row("2 k-means CPU", "inertia: kit / sklearn (lower is better)", kit["inertia"], ref["inertia"], "",
-                   inertia_ratio, "<= 1 (equal or lower)", inertia_ratio <= 1.0 + INERTIA_TOLERANCE,
-                   note=f"'equal' within {INERTIA_TOLERANCE:.1%}"),
-        common.row("2 k-means CPU", "one Lloyd iteration: sklearn time / kit time", iteration["kit_seconds"],
-                   iteration["sklearn_seconds"], "s", common.ratio(iteration["sklearn_seconds"], iteration["kit_seconds"]),
+        common.row("2 k-means CPU", f"speed: sklearn time / kit time ({label})", kit["seconds"],
+                   ref["seconds"], "s", speed, f">= {1 / TIME_TARGET:.2f}x (kit time <= {TIME_TARGET}x)",
+                   time_ratio is not None and time_ratio <= TIME_TARGET,
+                   note=f"kit time / sklearn time {time_ratio:.3f}" if time_ratio is not None else ""),
+        common.row("2 k-means CPU", "inertia: kit / sklearn (lower is better; mean over the seeds)", kit["inertia"],
+                   ref["inertia"], "", inertia_ratio, f"<= {1 + INERTIA_TOLERANCE:g}",
+                   inertia_ratio is not None and inertia_ratio <= 1.0 + INERTIA_TOLERANCE,
+                   note=f"per seed: {per_seed}"),
+        common.row("2 k-means CPU", "kit with the opt-in wider k-means++ (wide_local_trials): speed, sklearn / kit",
+                   kit_wide["seconds"], ref["seconds"], "s", common.ratio(ref["seconds"], kit_wide["seconds"]),
+                   "(opt-in, not the default)", None,
+                   note=f"inertia kit / sklearn {kit_wide['inertia'] / ref['inertia']:.4f}"),
+        common.row("2 k-means CPU", "sklearn algorithm='elkan' (first seed): speed, sklearn-elkan / kit",
+                   runs["kit"][0]["seconds"], ref_elkan["seconds"], "s",
+                   common.ratio(ref_elkan["seconds"], runs["kit"][0]["seconds"]), "(context)", None,
+                   note=f"inertia kit / sklearn-elkan {runs['kit'][0]['inertia'] / ref_elkan['inertia']:.4f}"),
+        common.row("2 k-means CPU", "one full Lloyd iteration: sklearn time / kit time", iteration["kit_seconds"],
+                   iteration["sklearn_seconds"], "s",
+                   common.ratio(iteration["sklearn_seconds"], iteration["kit_seconds"]),
                    "(explains the speed row)", None,
-                   note=f"iterations of the winning restart: kit {kit['n_iter']}, sklearn {ref['n_iter']}"),
+                   note=f"iterations of the winning restarts: kit {kit['n_iter']}, sklearn {ref['n_iter']}; "
+                        f"the kit's bounds computed {share:.1%} of the distances of full iterations"),
     ]
     if gpu is not None:
         summary.append(common.row("2 k-means GPU", "speed: sklearn (CPU) time / kit time on the GPU",
-                                  gpu["seconds"], ref["seconds"], "s", common.ratio(ref["seconds"], gpu["seconds"]),
-                                  "runs on the GPU", True))
+                                  gpu["elkan"]["seconds"], ref["seconds"], "s",
+                                  common.ratio(ref["seconds"], gpu["elkan"]["seconds"]), "runs on the GPU", True,
+                                  note=f"algorithm='lloyd' on the GPU: {gpu['lloyd']['seconds']:.3f} s; inertia "
+                                       f"kit-GPU / sklearn {gpu['elkan']['inertia'] / ref['inertia']:.4f}"))
     else:
         summary.append(common.row("2 k-means GPU", "the same code on a GPU", None, None, "", None,
                                   "runs on the GPU", None, note="no GPU on this machine: not measured"))
     return {"name": NAME, "size": size, "settings": settings, "vectors": {"shape": list(x.shape), "recipe": RECIPE},
-            "threads": threads, "sklearn": ref, "kit_cpu": kit, "kit_gpu": gpu, "per_iteration": iteration,
-            "time_ratio_kit_over_sklearn": time_ratio, "inertia_ratio_kit_over_sklearn": inertia_ratio,
-            "summary": summary}
+            "threads": threads, "sklearn": ref, "sklearn_elkan": ref_elkan, "kit_cpu": kit,
+            "kit_cpu_wide_init": kit_wide, "kit_gpu": gpu, "per_iteration": iteration,
+            "distance_share": share, "time_ratio_kit_over_sklearn": time_ratio,
+            "inertia_ratio_kit_over_sklearn": inertia_ratio, "summary": summary}
 
 
 def main(argv=None) -> int:

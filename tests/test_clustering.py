@@ -1,4 +1,5 @@
-"""Torch k-means against scikit-learn, and the variance weights against a direct computation."""
+"""Torch k-means against a plain reference Lloyd, against scikit-learn, and the variance weights
+against a direct computation."""
 from __future__ import annotations
 
 import math
@@ -6,10 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 
-from cofee_lib.clustering import (align_clusters, assign, cluster_variances, kmeans,
-                                  variance_weights, weighted_cluster_loss)
+from cofee_lib.clustering import (align_clusters, assign, cluster_variances, wide_local_trials, kmeans,
+                                  kmeans_plusplus, sklearn_local_trials, variance_weights,
+                                  weighted_cluster_loss)
 
 
 def _blobs(n=3000, d=16, k=7, seed=0, spread=4.0):
@@ -17,6 +20,120 @@ def _blobs(n=3000, d=16, k=7, seed=0, spread=4.0):
     means = rng.normal(scale=spread, size=(k, d))
     labels = rng.integers(k, size=n)
     return (means[labels] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def _overlapping(n=4000, d=24, groups=12, seed=0):
+    """Anisotropic, overlapping groups of uneven sizes with a common offset (like span vectors):
+    many points near cluster borders, so the bounds of algorithm="elkan" are put to work."""
+    rng = np.random.default_rng(seed)
+    sizes = 1 / np.arange(1, groups + 1)
+    labels = rng.choice(groups, size=n, p=sizes / sizes.sum())
+    spectrum = 1 / np.sqrt(np.arange(1, d + 1))
+    means = rng.standard_normal((groups, d)) * spectrum * 2.0
+    x = means[labels] + rng.standard_normal((n, d)) * spectrum * 1.5 + 3.0
+    return (x * rng.choice([1.0, 1.6], size=(n, 1))).astype(np.float32)
+
+
+def _reference_lloyd(x, centers, max_iter=300, tol=1e-4):
+    """Textbook Lloyd in float64 (scipy distances), scikit-learn's stopping rule, the kit's empty-cluster rule."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.asarray(centers, dtype=np.float64).copy()
+    k = c.shape[0]
+    threshold = tol * x.var(axis=0).mean()
+    old, strict = None, False
+    for n_iter in range(1, max_iter + 1):
+        d = cdist(x, c, "sqeuclidean")
+        labels, dist = d.argmin(axis=1), d.min(axis=1)
+        counts = np.bincount(labels, minlength=k)
+        new = np.zeros_like(c)
+        np.add.at(new, labels, x)
+        new /= np.maximum(counts, 1)[:, None]
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):  # the worst-served points, farthest first
+            new[empty] = x[np.argsort(-dist, kind="stable")[: len(empty)]]
+        shift = ((new - c) ** 2).sum()
+        c = new
+        if old is not None and np.array_equal(labels, old):
+            strict = True
+            break
+        if shift <= threshold:
+            break
+        old = labels
+    if not strict:
+        labels = cdist(x, c, "sqeuclidean").argmin(axis=1)
+    return labels, c, ((x - c[labels]) ** 2).sum(), n_iter
+
+
+def _seeds(x, k, seed):
+    """The k-means++ centres that ``kmeans(x, k, n_init=1, seed=seed)`` starts from."""
+    return kmeans_plusplus(x, k, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("algorithm", ["elkan", "lloyd"])
+@pytest.mark.parametrize("data,k,seed", [("blobs", 7, 0), ("blobs", 12, 1), ("overlapping", 9, 2),
+                                         ("overlapping", 23, 3)])
+def test_same_iterations_as_a_plain_reference(data, k, seed, algorithm):
+    x = torch.from_numpy(_blobs(seed=seed) if data == "blobs" else _overlapping(seed=seed))
+    ours = kmeans(x, k, n_init=1, seed=seed, algorithm=algorithm)
+    labels, centers, inertia, n_iter = _reference_lloyd(x.numpy(), _seeds(x, k, seed).numpy())
+    assert torch.equal(ours.labels, torch.from_numpy(labels))
+    assert ours.n_iter == n_iter
+    assert np.allclose(ours.centers.numpy(), centers, rtol=1e-5, atol=1e-4)
+    assert math.isclose(ours.inertia, inertia, rel_tol=1e-6)
+
+
+def test_bounds_skip_most_distances_and_change_nothing():
+    x = torch.from_numpy(_overlapping(n=6000, seed=4))
+    fast = kmeans(x, 23, n_init=2, seed=4)
+    plain = kmeans(x, 23, n_init=2, seed=4, algorithm="lloyd")
+    assert torch.equal(fast.labels, plain.labels) and torch.equal(fast.centers, plain.centers)
+    assert fast.n_iter == plain.n_iter > 10 and fast.restart == plain.restart
+    # every point, every iteration (and once more after a stop on tol)
+    assert plain.distance_rows in (x.shape[0] * plain.n_iter, x.shape[0] * (plain.n_iter + 1))
+    assert fast.distance_rows < 0.5 * plain.distance_rows
+
+
+def test_stops_at_a_fixed_point_with_tol_zero():
+    x = torch.from_numpy(_overlapping(n=3000, seed=5))
+    r = kmeans(x, 10, n_init=1, seed=0, tol=0.0)
+    assert r.n_iter < 300
+    labels, _ = assign(x, r.centers)  # one more Lloyd step changes nothing
+    assert torch.equal(labels, r.labels)
+    means = torch.stack([x[r.labels == j].mean(dim=0) for j in range(10)])
+    assert torch.allclose(means, r.centers, atol=1e-5)
+
+
+def test_empty_cluster_takes_the_worst_served_point():
+    x = torch.from_numpy(_blobs(n=600, d=4, k=3, seed=6))
+    start = torch.cat([x[[0, 1, 2]], torch.full((2, 4), 1e3)])  # two centres that win no point
+    for algorithm in ("elkan", "lloyd"):
+        r = kmeans(x, 5, init=start, algorithm=algorithm)
+        labels, centers, inertia, n_iter = _reference_lloyd(x.numpy(), start.numpy())
+        assert torch.equal(r.labels, torch.from_numpy(labels)) and r.n_iter == n_iter
+        assert math.isclose(r.inertia, inertia, rel_tol=1e-6)
+        assert torch.bincount(r.labels, minlength=5).min() > 0  # both were refilled
+    with pytest.raises(ValueError):
+        kmeans(x, 4, init=start)
+
+
+def test_kmeans_is_deterministic_for_a_seed():
+    x = torch.from_numpy(_overlapping(n=3000, seed=7))
+    a, b = kmeans(x, 8, n_init=3, seed=11), kmeans(x, 8, n_init=3, seed=11)
+    assert torch.equal(a.labels, b.labels) and torch.equal(a.centers, b.centers)
+    assert a.inertia == b.inertia and a.n_iter == b.n_iter and a.restart == b.restart
+    c = kmeans(x, 8, n_init=3, seed=12)
+    assert not torch.equal(_seeds(x, 8, 11), _seeds(x, 8, 12)) and c.inertia > 0
+
+
+def test_local_trials():
+    assert sklearn_local_trials(23) == 5 and wide_local_trials(23) == 8 and wide_local_trials(3000) == 16
+    x = torch.from_numpy(_overlapping(n=2000, seed=8))
+    a = kmeans(x, 6, n_init=1, seed=0)
+    manual = kmeans(x, 6, init=kmeans_plusplus(x, 6, torch.Generator().manual_seed(0), sklearn_local_trials(6)))
+    assert torch.equal(a.labels, manual.labels)  # kmeans's default is scikit-learn's candidate count
+    wide = kmeans(x, 6, n_init=1, seed=0, n_local_trials=wide_local_trials(6))
+    manual = kmeans(x, 6, init=kmeans_plusplus(x, 6, torch.Generator().manual_seed(0), wide_local_trials(6)))
+    assert torch.equal(wide.labels, manual.labels)
 
 
 @pytest.mark.parametrize("k,tolerance", [(3, 1.03), (7, 1.001), (12, 1.03)])
@@ -40,14 +157,16 @@ def test_kmeans_on_anisotropic_real_like_data_close_to_sklearn():
     assert ours.inertia <= ref.inertia_ * 1.02
 
 
-def test_assign_in_chunks_equals_full():
+@pytest.mark.parametrize("k", [1, 5, 8, 23])
+def test_assign_in_chunks_equals_full(k):
     x = torch.from_numpy(_blobs(n=1000))
-    c = x[:5].clone()
+    c = x[:k].clone() + 0.01  # 5 and 23 are padded to 8 and 24 centres inside
     l1, d1 = assign(x, c, chunk_size=64)
     l2, d2 = assign(x, c, chunk_size=10**6)
     assert torch.equal(l1, l2) and torch.allclose(d1, d2)
     brute = torch.cdist(x.double(), c.double()) ** 2
     assert torch.equal(l1, brute.argmin(dim=1))
+    assert torch.allclose(d1.double(), brute.min(dim=1).values, rtol=1e-4, atol=1e-3)
 
 
 def test_kmeans_is_seeded_and_handles_duplicates():
