@@ -268,6 +268,31 @@ def test_chinese_conversion_markup_and_namespaces():
     assert _pars("first line\nsecond line") == [("first line second line", [])]
 
 
+def test_fast_paths_give_what_the_regexes_give():
+    """The guards and str.split shortcuts of wikitext.py change nothing (reference: the plain regex chain)."""
+    import html
+    import re
+
+    from cofee_lib.wiki import wikitext as W
+
+    def reference(par):
+        for pattern, repl in ((W._BR, " "), (W._TAG, ""), (W._QUOTES, ""), (W._EMPTY_PARENS, ""),
+                              (W._LEFTOVER, ""), (W._MAGIC, "")):
+            par = pattern.sub(repl, par)
+        return re.sub(r"\s+", " ", W._INVISIBLE.sub("", html.unescape(par)))
+
+    samples = ["", " ", "\t", "a", " a  b\t\nc ", "\u3000x\u2003y\x1c z\xa0", "a\u2028b\u200b", "x ( ; ) y (a) （，）",
+               "a  (, ;)b", "'''b''' ''i'' '''''bi'''''", "[[ x ]] {{ y }} [x]", "__TOC__ a_b __x",
+               "<br/>a<b>c</b> < d", "&amp; &lt;x&gt; &nbsp;", "( )( )", "\n(\n)\n"]
+    for text in samples:
+        assert W._squash_spaces(text) == re.sub(r"\s+", " ", text), repr(text)
+        assert W._clean_inline(text) == reference(text), repr(text)
+        assert W._fold(text) == re.sub(r"\s+", " ", text.replace("_", " ")).strip().casefold()
+    assert normalize_title("a\u2003 b_\u3000c") == "A b c"
+    assert strip_templates("no braces } here {") == "no braces } here {"
+    assert strip_templates("a }} b") == "a }} b"
+
+
 def test_normalize_title():
     assert normalize_title(" new_york  city#Parks ") == "New york city"
     assert normalize_title("%C3%A9t%C3%A9") == "Été"

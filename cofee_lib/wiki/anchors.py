@@ -17,15 +17,27 @@ Counting: a sentence with fewer than ``min_anchors`` anchors is ``dropped_few_an
 (checked first, before tokenising); of the others, one longer than ``max_len`` tokens is
 ``dropped_too_long``. ``anchors_seen`` counts the anchors of all sentences.
 
-The dump is read once. Pages are parsed in worker processes (``workers > 1``) in bounded
-batches and written in dump order to a spool file, so the output is identical for every
-``workers`` and memory stays bounded (except the redirect table, one entry per redirect).
-Targets are resolved when the spool is read back, once all redirects are known.
+The dump is read once, in one of two ways, with the same output:
+
+* **multistream** (an index beside the dump or given, see :mod:`.multistream`): the dump's
+  independent bz2 streams are grouped into units of about 1 MiB; with ``workers > 1`` each
+  worker process decompresses, parses the XML and the wikitext of whole units, and the main
+  process merges the results in dump order; with one worker a thread decompresses ahead.
+* **one stream** (a plain ``.xml``/``.xml.bz2``): the main process decompresses (a thread) and
+  parses the XML; with ``workers > 1`` the articles' wikitext goes to worker processes in
+  bounded batches.
+
+Either way the records are written in dump order to a spool file, so the output is
+byte-identical for every ``workers`` and for both ways, and memory stays bounded: the
+redirect table (one entry per redirect) moves to an on-disk SQLite table past
+:data:`cofee_lib.wiki.redirects.MAX_IN_MEMORY` entries. Targets are resolved when the spool
+is read back, once all redirects are known.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import sys
 import tempfile
 from collections import deque
 from pathlib import Path
@@ -33,6 +45,9 @@ from typing import Iterator
 
 from ..errors import CofeeError, InputError, atomic_open
 from .dump import DumpError, ReadState, SiteInfo, iter_pages
+from .multistream import (Unit, UnitError, UnitResult, iter_units_ahead, open_multistream,
+                          resolve_index, unit_pages)
+from .redirects import MAX_IN_MEMORY, RedirectTable
 from .text import split_sentences, tokenize_with_anchors
 from .wikitext import SiteConfig, anchored_paragraphs, normalize_title
 
@@ -90,9 +105,70 @@ def page_records(page_id: str, title: str, wikitext: str, site: SiteConfig, max_
     return records, counts
 
 
+def _json_lines(records: list[dict]) -> str:
+    return "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records)
+
+
+def _article(page_id, title, text, site, max_len, min_anchors) -> tuple[str, dict]:
+    """(spool lines, counts) of one article."""
+    records, counts = page_records(page_id, title, text, site, max_len, min_anchors)
+    return _json_lines(records), counts
+
+
 def _parse_batch(args):
     site, max_len, min_anchors, pages = args
-    return [page_records(pid, title, text, site, max_len, min_anchors) for pid, title, text in pages]
+    return [_article(pid, title, text, site, max_len, min_anchors) for pid, title, text in pages]
+
+
+_NOT_ARTICLE, _REDIRECT, _ARTICLE = 0, 1, 2
+
+
+def _page_outcome(page, site: SiteConfig, max_len: int, min_anchors: int) -> tuple:
+    """``(id, title, kind, payload)``: kind ``_NOT_ARTICLE`` (another namespace), ``_REDIRECT``
+    (payload ``(title, target)``, or None for a redirect without a target) or ``_ARTICLE``
+    (payload ``(spool lines, counts)``)."""
+    if page.ns != 0:
+        return page.id, page.title, _NOT_ARTICLE, None
+    target = _redirect_target(page, site.first_letter_case)
+    if target is not None or page.redirect is not None:
+        entry = (normalize_title(page.title, site.first_letter_case), target) if target else None
+        return page.id, page.title, _REDIRECT, entry
+    return page.id, page.title, _ARTICLE, _article(page.id, page.title, page.text, site, max_len, min_anchors)
+
+
+def _unit_outcomes(ctx, unit: Unit, info: SiteInfo, site: SiteConfig, max_len: int, min_anchors: int,
+                   chunks=None) -> tuple[list, str | None, bool]:
+    """The page outcomes of one unit of a multistream dump, the error that ended it (or None), closed?"""
+    result = UnitResult()
+    outcomes = []
+    try:
+        for page in unit_pages(ctx, unit, info, chunks, result):
+            outcomes.append(_page_outcome(page, site, max_len, min_anchors))
+    except UnitError as exc:
+        return outcomes, exc.reason, False
+    return outcomes, None, result.closed
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(ctx, info, site, max_len, min_anchors):
+    _WORKER.update(ctx=ctx, info=info, site=site, max_len=max_len, min_anchors=min_anchors)
+
+
+def _unit_task(unit: Unit):
+    w = _WORKER
+    return _unit_outcomes(w["ctx"], unit, w["info"], w["site"], w["max_len"], w["min_anchors"])
+
+
+class _Ready:
+    """A finished result, in the same queue as the pool's pending ones."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
 
 
 def _redirect_target(page, site_case: bool) -> str | None:
@@ -119,11 +195,157 @@ def resolve_target(target: str, redirects: dict[str, str], max_hops: int = 8) ->
     return target
 
 
+def _site_config(lang: str | None, info: SiteInfo) -> SiteConfig:
+    site_lang = lang or ("zh" if (info.lang or "").lower().startswith("zh") else "en")
+    return SiteConfig.build(site_lang, info.namespaces, info.first_letter_case)
+
+
+class _MultistreamSpool:
+    """:func:`_spool_pages` for a multistream dump: whole units parsed by workers, merged in order."""
+
+    def __init__(self, dump: Path, index, spool, stats: dict, redirects, lang: str | None, max_len: int,
+                 min_anchors: int, limit_pages: int | None):
+        self.dump, self.spool, self.stats, self.redirects = dump, spool, stats, redirects
+        self.lang, self.max_len, self.min_anchors, self.limit_pages = lang, max_len, min_anchors, limit_pages
+        self.info, self.state = SiteInfo(), ReadState()
+        self.stream = open_multistream(dump, index, self.info)
+        self.site = _site_config(lang, self.info)
+        self.seen_article_ns = False
+        self.bar = None
+
+    def merge(self, outcomes) -> bool:
+        """Add the outcomes in order; True once ``limit_pages`` pages are in."""
+        stats, state = self.stats, self.state
+        for pid, title, kind, payload in outcomes:
+            stats["pages"] += 1
+            state.pages += 1
+            state.last_page = (pid, title)
+            if kind != _NOT_ARTICLE:
+                self.seen_article_ns = True
+                if kind == _REDIRECT:
+                    stats["redirects"] += 1
+                    if payload is not None:
+                        self.redirects[payload[0]] = payload[1]
+                else:
+                    stats["articles"] += 1
+                    lines, counts = payload
+                    if lines:
+                        self.spool.write(lines)
+                    for key, value in counts.items():
+                        stats[key] += value
+            if self.limit_pages is not None and state.pages >= self.limit_pages:
+                return True
+        return False
+
+    def advance(self, pos: int) -> None:
+        self.bar.update(max(0, pos - self.state.bytes_read))
+        self.state.bytes_read = pos
+
+    def fail(self, reason: str) -> DumpError:
+        return DumpError(self.dump, reason, self.state.pages, self.state.last_page)
+
+    def parallel_results(self, pool, workers: int):
+        """``(unit, outcome)`` in file order, at most ``2 * workers`` units in flight."""
+        pending: deque = deque()
+        units = iter(self.stream.units)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < 2 * workers:
+                unit = next(units, None)
+                if unit is None:
+                    exhausted = True
+                elif isinstance(unit, Unit):
+                    pending.append((unit, pool.apply_async(_unit_task, (unit,))))
+                else:
+                    pending.append((unit, _Ready(None)))
+                    exhausted = True
+            if not pending:
+                return
+            unit, res = pending.popleft()
+            yield unit, res.get()
+
+    def serial_results(self):
+        """``(unit, outcome)`` in file order, parsed here while a thread reads ahead."""
+        for unit, chunks in iter_units_ahead(self.stream):
+            if not isinstance(unit, Unit):
+                yield unit, None
+                continue
+            try:
+                value = _unit_outcomes(self.stream.ctx, unit, self.info, self.site, self.max_len,
+                                       self.min_anchors, chunks)
+            finally:
+                for _ in chunks:  # what the parser left unread
+                    pass
+            yield unit, value
+
+    def consume(self, results, closed: bool):
+        """Merge the units' outcomes; the :class:`DumpError` that ends the read early, or None."""
+        for unit, value in results:
+            if not isinstance(unit, Unit):  # an index offset past the end of the file
+                return self.fail(unit.reason)
+            if closed:
+                return self.fail(f"the XML root is closed before byte {unit.start}, but more streams follow")
+            outcomes, reason, closed = value
+            done = self.merge(outcomes)
+            self.advance(unit.end)
+            if done:
+                return None
+            if reason is not None:
+                return self.fail(reason)
+        if not closed:
+            return self.fail("the XML ends before </mediawiki> (the last stream is missing?)")
+        return None
+
+    def run(self, workers: int, progress: bool):
+        from tqdm.auto import tqdm
+
+        stream = self.stream
+        self.bar = tqdm(total=stream.size, unit="B", unit_scale=True, unit_divisor=1024,
+                        desc=f"reading {self.dump.name}", disable=not progress, file=sys.stderr, leave=False)
+        error = None
+        pool = None
+        try:
+            done = self.merge([_page_outcome(p, self.site, self.max_len, self.min_anchors)
+                               for p in stream.head_pages])
+            self.advance(stream.head_end)
+            if not done and stream.head_error is not None:
+                error = self.fail(stream.head_error.reason)
+            if not done and error is None:
+                if workers > 1:
+                    pool = mp.get_context().Pool(workers, initializer=_worker_init,
+                                                 initargs=(stream.ctx, self.info, self.site, self.max_len,
+                                                           self.min_anchors))
+                    results = self.parallel_results(pool, workers)
+                else:
+                    results = self.serial_results()
+                error = self.consume(results, stream.head_closed)
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            self.bar.close()
+        self.stats["bytes_read"] = self.state.bytes_read
+        self.stats["lang"] = self.site.lang if self.seen_article_ns else (self.lang or self.info.lang or "en")
+        return error
+
+
+def _spool_multistream(dump: Path, index, spool, stats: dict, redirects, lang: str | None, max_len: int,
+                       min_anchors: int, workers: int, limit_pages: int | None, progress: bool):
+    """:func:`_spool_pages` for a multistream dump (see :class:`_MultistreamSpool`)."""
+    reader = _MultistreamSpool(dump, index, spool, stats, redirects, lang, max_len, min_anchors, limit_pages)
+    return reader.run(workers, progress)
+
+
 def _spool_pages(dump: Path, spool, stats: dict, lang: str | None, max_len: int, min_anchors: int,
-                 workers: int, limit_pages: int | None, progress: bool):
+                 workers: int, limit_pages: int | None, progress: bool, index=None, redirects=None):
     """Read the dump once; write raw records to ``spool``; return (redirects, error or None)."""
+    redirects = redirects if redirects is not None else {}
+    resolved = resolve_index(dump, index) if dump.is_file() else None
+    stats["index"] = None if resolved is None else str(resolved)
+    if resolved is not None:
+        return redirects, _spool_multistream(dump, resolved, spool, stats, redirects, lang, max_len, min_anchors,
+                                             workers, limit_pages, progress)
     info, state = SiteInfo(), ReadState()
-    redirects: dict[str, str] = {}
     site = None
     pending: deque = deque()
     batch: list = []
@@ -131,11 +353,11 @@ def _spool_pages(dump: Path, spool, stats: dict, lang: str | None, max_len: int,
     pool = mp.get_context().Pool(workers) if workers > 1 else None
 
     def write(results):
-        for records, counts in results:
+        for lines, counts in results:
             for key, value in counts.items():
                 stats[key] += value
-            for rec in records:
-                spool.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            if lines:
+                spool.write(lines)
 
     def submit():
         nonlocal batch, batch_chars
@@ -151,8 +373,7 @@ def _spool_pages(dump: Path, spool, stats: dict, lang: str | None, max_len: int,
                 if page.ns != 0:
                     continue
                 if site is None:
-                    site_lang = lang or ("zh" if (info.lang or "").lower().startswith("zh") else "en")
-                    site = SiteConfig.build(site_lang, info.namespaces, info.first_letter_case)
+                    site = _site_config(lang, info)
                 target = _redirect_target(page, site.first_letter_case)
                 if target is not None or page.redirect is not None:
                     stats["redirects"] += 1
@@ -161,7 +382,7 @@ def _spool_pages(dump: Path, spool, stats: dict, lang: str | None, max_len: int,
                     continue
                 stats["articles"] += 1
                 if pool is None:
-                    write([page_records(page.id, page.title, page.text, site, max_len, min_anchors)])
+                    write([_article(page.id, page.title, page.text, site, max_len, min_anchors)])
                     continue
                 batch.append((page.id, page.title, page.text))
                 batch_chars += len(page.text)
@@ -187,13 +408,21 @@ def _spool_pages(dump: Path, spool, stats: dict, lang: str | None, max_len: int,
 def anchor_sentences(dump, lang: str | None = None, max_len: int = 250, min_anchors: int = 4,
                      workers: int = 1, limit_pages: int | None = None, progress: bool = True,
                      stats: dict | None = None, keep_partial: bool = False,
-                     spool_dir=None) -> Iterator[dict]:
+                     spool_dir=None, index=None, redirects_in_memory: int | None = None) -> Iterator[dict]:
     """Yield the D_g records of a MediaWiki pages-articles dump (``.xml``, ``.xml.bz2``).
 
     ``dump`` is a path or ``embedded:enwiki`` / ``embedded:enwiki-tables``. ``lang`` is
     ``"en"`` or ``"zh"`` (None: the dump's ``xml:lang``, Chinese if it starts with ``zh``,
     else English). Keeps sentences with at most ``max_len`` tokens and at least
-    ``min_anchors`` anchors. ``stats`` (a dict) receives the counts of :data:`STAT_KEYS`.
+    ``min_anchors`` anchors. ``stats`` (a dict) receives the counts of :data:`STAT_KEYS`
+    (and ``index``: the multistream index used, or None).
+
+    ``index`` (see :func:`cofee_lib.wiki.multistream.resolve_index`): None/``"auto"`` reads a
+    multistream dump in parallel streams when its index lies beside it; a path names the index;
+    ``"scan"`` finds the streams without one; ``"none"`` reads the dump as one stream. The
+    records are the same every way. ``redirects_in_memory``: redirects held in a dict before
+    the table moves to a SQLite file in ``spool_dir`` (default
+    :data:`~cofee_lib.wiki.redirects.MAX_IN_MEMORY`).
 
     The dump is read completely before the first record is yielded (redirects must all be
     known). A truncated/corrupt dump raises :class:`~cofee_lib.wiki.dump.DumpError` before
@@ -207,11 +436,14 @@ def anchor_sentences(dump, lang: str | None = None, max_len: int = 250, min_anch
     path = resolve_dump(dump)
     stats = stats if stats is not None else {}
     stats.update(dict.fromkeys(STAT_KEYS, 0))
-    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir, prefix="cofee-anchors-") as spool:
-        redirects, error = _spool_pages(path, spool, stats, lang, max_len, min_anchors, workers,
-                                        limit_pages, progress)
+    in_memory = MAX_IN_MEMORY if redirects_in_memory is None else redirects_in_memory
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir, prefix="cofee-anchors-") as spool, \
+            RedirectTable(spool_dir, in_memory) as redirects:
+        _, error = _spool_pages(path, spool, stats, lang, max_len, min_anchors, workers, limit_pages, progress,
+                                index=index, redirects=redirects)
         if error is not None and not keep_partial:
             raise error
+        redirects.freeze()
         spool.seek(0)
         for line in spool:
             rec = json.loads(line)
@@ -230,8 +462,10 @@ def _note_path(out: Path) -> Path:
 
 def build_anchor_corpus(dump, out, lang: str | None = None, max_len: int = 250, min_anchors: int = 4,
                         workers: int = 1, limit_pages: int | None = None, progress: bool = True,
-                        keep_partial: bool = False) -> dict:
+                        keep_partial: bool = False, index=None, redirects_in_memory: int | None = None) -> dict:
     """Write D_g (JSON lines) to ``out`` atomically and return the counts.
+
+    ``index`` and ``redirects_in_memory`` as in :func:`anchor_sentences`.
 
     On a truncated/corrupt dump nothing is written and :class:`DumpError` is raised, unless
     ``keep_partial``: then ``out`` holds exactly the sentences of the complete pages, a note
@@ -245,7 +479,8 @@ def build_anchor_corpus(dump, out, lang: str | None = None, max_len: int = 250, 
     with atomic_open(out) as handle:
         try:
             for rec in anchor_sentences(dump, lang, max_len, min_anchors, workers, limit_pages, progress,
-                                        stats, keep_partial, spool_dir=out.parent):
+                                        stats, keep_partial, spool_dir=out.parent, index=index,
+                                        redirects_in_memory=redirects_in_memory):
                 handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
         except DumpError as exc:
             if not keep_partial:

@@ -29,7 +29,7 @@ from typing import Iterator
 from ..errors import CofeeError, InputError
 
 CHUNK_BYTES = 1 << 20  # decompressed bytes fed to the XML parser per step
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 class DumpError(CofeeError):
@@ -129,13 +129,13 @@ def _read_ahead(stream, size: int = CHUNK_BYTES, depth: int = 4):
             thread.join(timeout=0.05)
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _siteinfo(elem, info: SiteInfo) -> None:
+def read_siteinfo(elem, info: SiteInfo) -> None:
     for child in elem:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "dbname":
             info.dbname = (child.text or "").strip()
         elif name == "case":
@@ -149,7 +149,7 @@ def _siteinfo(elem, info: SiteInfo) -> None:
                 info.namespaces[key] = (ns.text or "").strip()
 
 
-def _page(elem, prefix: str, info: SiteInfo) -> Page:
+def read_page(elem, prefix: str, info: SiteInfo) -> Page:
     title = pid = text = redirect = None
     ns = None
     for child in elem:
@@ -218,16 +218,16 @@ def iter_pages(path, info: SiteInfo | None = None, state: ReadState | None = Non
                     if event == "start":
                         if root is None:
                             root = elem
-                            if _local(root.tag) != "mediawiki":
-                                raise InputError(path, None, f"root element is <{_local(root.tag)}>; expected a MediaWiki export <mediawiki> with <page> elements")
+                            if local_name(root.tag) != "mediawiki":
+                                raise InputError(path, None, f"root element is <{local_name(root.tag)}>; expected a MediaWiki export <mediawiki> with <page> elements")
                             prefix = root.tag[: len(root.tag) - len("mediawiki")]
-                            lang = root.get(_XML_LANG)
+                            lang = root.get(XML_LANG)
                             if lang and not info.lang:
                                 info.lang = lang
                         continue
                     tag = elem.tag
                     if tag == prefix + "page":
-                        page = _page(elem, prefix, info)
+                        page = read_page(elem, prefix, info)
                         root.clear()
                         state.pages += 1
                         state.last_page = (page.id, page.title)
@@ -235,7 +235,7 @@ def iter_pages(path, info: SiteInfo | None = None, state: ReadState | None = Non
                         if limit_pages is not None and state.pages >= limit_pages:
                             return
                     elif tag == prefix + "siteinfo":
-                        _siteinfo(elem, info)
+                        read_siteinfo(elem, info)
                         root.clear()
             except (EOFError, OSError, ET.ParseError, ValueError) as exc:
                 reason = str(exc) or type(exc).__name__
