@@ -29,7 +29,7 @@ from bench import common  # noqa: E402
 
 #: The benchmarks in the order they run and appear in the table (name -> module).
 BENCHMARKS = {"train": "bench.bench_train", "kmeans": "bench.bench_kmeans", "anchors": "bench.bench_anchors",
-              "match": "bench.bench_match", "predict": "bench.bench_predict"}
+              "match": "bench.bench_match", "predict": "bench.bench_predict", "scale": "bench.bench_scale"}
 RESULTS_FORMAT = 1
 
 

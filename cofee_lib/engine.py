@@ -21,6 +21,26 @@ Batch order
     chunks of ``bucket_chunk`` global batches, sorted by length inside a chunk,
     cut into batches, and the batches are shuffled. Less padding, same
     randomness across epochs. The order depends only on (seed, epoch, features).
+    An epoch's order is a :class:`BatchOrder` (numpy arrays, 8 bytes per feature).
+
+Features
+    ``model.featurize`` of the train records, built once per run (and again when a hook
+    returns new records). Below :data:`STORE_MIN_RECORDS` (10,000) records they are a list
+    of dicts in memory, as they always were. From there on (``train(feature_store="auto")``,
+    the default; ``"on"`` / ``"off"`` force it, as does ``$COFEE_FEATURE_STORE``) they are
+    featurised a chunk of records at a time into a :class:`cofee_lib.featstore.FeatureStore`:
+    int32 rows on disk, read back one feature at a time, 16 bytes per feature in memory (the
+    features of the paper's 3.9M-sentence D_g: ~60 MB instead of ~26 GB). The store sits in a
+    content-keyed cache (:mod:`cofee_lib.cache`; ``<out_dir>/features/``, or
+    ``$COFEE_FEATURE_CACHE``), keyed by the records, the featurizer (class, configuration,
+    tokenizer, vocabularies) and the store's format: a second run, or a resumed one, on the
+    same records and tokenizer reuses it. Rank 0 builds it, every rank reads its own shards
+    from the same files. The store of the caller's records stays in the cache after the run;
+    stores of records a hook relabelled are deleted once replaced and when the run ends. The
+    store's feature ``i`` is the in-memory feature ``i`` (same dict), so the batches, and the
+    losses, are the same bit for bit. ``train_records`` may be a
+    :class:`cofee_lib.records.JsonlRecords`: records are then streamed from their file,
+    never held whole.
 
 Files in ``out_dir``
     ``best/`` (``model.save_pretrained`` of the best-by-dev epoch),
@@ -45,8 +65,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -58,6 +80,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from . import cache, featstore
 from . import distributed as D
 from .checkpoints import (CHECKPOINT_FORMAT, find_checkpoint, fingerprint_digest, fingerprint_parts, load_checkpoint,
                           records_digest, remove_checkpoint, remove_leftovers, rng_states, save_checkpoint,
@@ -71,8 +94,9 @@ from .settings import FINGERPRINT_FIELDS, TrainConfig
 # made with other values cannot be resumed) live in cofee_lib.settings, with every other setting;
 # checkpoints, fingerprints and generator states in cofee_lib.checkpoints. Both are re-exported
 # here for the callers that know them as engine names.
-__all__ = ["CHECKPOINT_FORMAT", "FINGERPRINT_FIELDS", "LinearSchedule", "TrainConfig", "TrainHooks", "TrainResult",
-           "evaluate_model", "find_checkpoint", "fingerprint_parts", "load_checkpoint", "make_batches",
+__all__ = ["CHECKPOINT_FORMAT", "FINGERPRINT_FIELDS", "STORE_MIN_RECORDS", "BatchOrder", "LinearSchedule", "TrainConfig",
+           "TrainHooks", "TrainResult", "batch_order", "count_batches", "evaluate_model", "featurizer_digest",
+           "find_checkpoint", "fingerprint_parts", "load_checkpoint", "make_batches",
            "padding_fraction", "records_digest", "save_checkpoint", "save_model_dir", "seed_everything", "train",
            "weights_digest"]
 
@@ -148,6 +172,78 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------- batching
 
+class BatchOrder:
+    """An epoch's global batches, compactly: a read-only sequence whose item ``k`` is batch ``k``
+    as a list of feature indices (what :func:`make_batches` returns as a list of lists).
+
+    Held as three int64 arrays (every feature index once, in batch-major order; where each
+    batch starts; the order the batches are taken in): 8 bytes per feature, where a list of
+    lists of Python ints takes ~45. A checkpoint stores it as lists (:meth:`to_lists`).
+    """
+
+    def __init__(self, flat: np.ndarray, bounds: np.ndarray, order: np.ndarray | None = None):
+        self.flat = flat
+        self.bounds = bounds
+        self.order = order
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def __getitem__(self, k: int) -> list[int]:
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"batch {k} out of range for {len(self)} batches")
+        b = int(self.order[k]) if self.order is not None else int(k) % len(self)
+        return self.flat[self.bounds[b]:self.bounds[b + 1]].tolist()
+
+    def __iter__(self):
+        for k in range(len(self)):
+            yield self[k]
+
+    def to_lists(self) -> list[list[int]]:
+        return list(self)
+
+
+def batch_order(lengths, global_batch: int, epoch: int, seed: int, bucketing: bool = True,
+                bucket_chunk: int = 50, world_size: int = 1) -> BatchOrder:
+    """:func:`make_batches` as a :class:`BatchOrder` (numpy: the same batches, in the same order)."""
+    n = len(lengths)
+    if n < world_size:
+        raise CofeeError(f"only {n} training features for {world_size} processes: use fewer processes or more data")
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(n)
+    if bucketing:
+        chunk = global_batch * bucket_chunk
+        lengths = np.asarray(lengths)
+        for start in range(0, n, chunk):  # a stable sort by length inside each chunk, as sorted(key=) does
+            part = perm[start:start + chunk]
+            perm[start:start + chunk] = part[np.argsort(lengths[part], kind="stable")]
+        starts = [j for start in range(0, n, chunk) for j in range(start, min(start + chunk, n), global_batch)]
+    else:
+        starts = list(range(0, n, global_batch))
+    if len(starts) > 1 and n - starts[-1] < world_size:  # a last batch smaller than world_size joins the one before
+        starts.pop()
+    bounds = np.array(starts + [n], dtype=np.int64)
+    order = rng.permutation(len(starts)) if bucketing else None
+    return BatchOrder(perm, bounds, order)
+
+
+def count_batches(n: int, global_batch: int, bucketing: bool = True, bucket_chunk: int = 50,
+                  world_size: int = 1) -> int:
+    """``len(make_batches(...))`` for ``n`` features, without making them (it depends on n only)."""
+    if n < world_size:
+        raise CofeeError(f"only {n} training features for {world_size} processes: use fewer processes or more data")
+    if bucketing:
+        chunk = global_batch * bucket_chunk
+        full, rest = divmod(n, chunk)
+        count = full * bucket_chunk + -(-rest // global_batch)
+        last_chunk = rest or chunk
+        last = last_chunk - (-(-last_chunk // global_batch) - 1) * global_batch
+    else:
+        count = -(-n // global_batch)
+        last = n - (count - 1) * global_batch
+    return count - 1 if count > 1 and last < world_size else count
+
+
 def make_batches(lengths: list[int], global_batch: int, epoch: int, seed: int, bucketing: bool = True,
                  bucket_chunk: int = 50, world_size: int = 1) -> list[list[int]]:
     """The epoch's global batches as lists of feature indices (deterministic in seed and epoch).
@@ -155,27 +251,10 @@ def make_batches(lengths: list[int], global_batch: int, epoch: int, seed: int, b
     With ``bucketing``: shuffle, cut into chunks of ``bucket_chunk`` batches, sort
     each chunk by length, cut into batches, shuffle the batches. Without: shuffle
     and cut. A last batch smaller than ``world_size`` is merged into the one
-    before it so that every process gets at least one feature per step.
+    before it so that every process gets at least one feature per step. The engine
+    uses the same batches as a :class:`BatchOrder` (:func:`batch_order`).
     """
-    n = len(lengths)
-    if n < world_size:
-        raise CofeeError(f"only {n} training features for {world_size} processes: use fewer processes or more data")
-    rng = np.random.default_rng([seed, epoch])
-    perm = rng.permutation(n).tolist()
-    if bucketing:
-        chunk = global_batch * bucket_chunk
-        batches = []
-        for start in range(0, n, chunk):
-            part = sorted(perm[start:start + chunk], key=lambda i: lengths[i])
-            batches.extend(part[j:j + global_batch] for j in range(0, len(part), global_batch))
-        if len(batches) > 1 and len(batches[-1]) < world_size:
-            batches[-2].extend(batches.pop())
-        order = rng.permutation(len(batches)).tolist()
-        return [batches[o] for o in order]
-    batches = [perm[j:j + global_batch] for j in range(0, n, global_batch)]
-    if len(batches) > 1 and len(batches[-1]) < world_size:
-        batches[-2].extend(batches.pop())
-    return batches
+    return batch_order(lengths, global_batch, epoch, seed, bucketing, bucket_chunk, world_size).to_lists()
 
 
 def padding_fraction(batches: list[list[int]], lengths: list[int]) -> float:
@@ -311,9 +390,9 @@ class _Run:
     hooks: TrainHooks | None
     want_hidden: bool
     parts: dict                   # checkpoints.fingerprint_parts of this run
-    records: list                 # the current train records (a hook may replace them)
-    features: list
-    lengths: list
+    records: object               # the current train records (a hook may replace them): a list or an iterable
+    features: object              # a list of feature dicts, or a featstore.FeatureStore (same items)
+    lengths: object               # len(input_ids) of every feature: a list, or the store's int32 array
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     schedule: LinearSchedule
@@ -323,7 +402,7 @@ class _Run:
     epoch: int = 0                # 0-based epoch being trained
     position: int = 0             # next batch of ``order``
     global_step: int = 0
-    order: list | None = None     # this epoch's global batches (None: not planned yet)
+    order: object = None          # this epoch's global batches, a BatchOrder (lists after a resume; None: not planned)
     best: dict = field(default_factory=lambda: {"f1": -1.0, "epoch": 0, "metrics": None})
     history: list = field(default_factory=list)
     useful_total: int = 0
@@ -333,6 +412,8 @@ class _Run:
     stop: bool = False            # max_steps reached, or early stopping
     stopped_early: bool = False   # patience ran out (config.patience)
     max_epochs: int = 0           # epochs the run may take: config.epochs, more where min_steps needs them
+    store_mode: str = "auto"      # features on disk: "auto" (from STORE_MIN_RECORDS records), "on", "off"
+    kept_store: str | None = None  # the store of the caller's records: stays in the cache when the run ends
 
     RESTORED = ("epoch", "position", "global_step", "order", "best", "history", "useful_total", "train_seconds",
                 "epoch_acc", "max_epochs")
@@ -340,27 +421,37 @@ class _Run:
     def checkpoint_state(self) -> dict:
         return {"fingerprint": fingerprint_digest(self.parts), "fingerprint_parts": self.parts,
                 "epoch": self.epoch, "position": self.position, "global_step": self.global_step,
-                "order": self.order, "best": self.best, "history": self.history,
+                "order": _order_lists(self.order), "best": self.best, "history": self.history,
                 "useful_total": self.useful_total, "train_seconds": self.train_seconds,
                 "epoch_acc": self.epoch_acc, "max_epochs": self.max_epochs, "total_steps": self.schedule.total_steps,
                 "world_size": self.ctx.world_size}
 
 
-def _epoch_batches(lengths: list[int], config: TrainConfig, world_size: int, epoch: int) -> list[list[int]]:
+def _order_lists(order) -> list | None:
+    """The batch order as checkpoints store it: a list of lists of feature indices."""
+    return order.to_lists() if isinstance(order, BatchOrder) else order
+
+
+def _epoch_batches(lengths, config: TrainConfig, world_size: int, epoch: int) -> BatchOrder:
     global_batch = config.batch_size * config.grad_accum * world_size
-    return make_batches(lengths, global_batch, epoch, config.seed, config.bucketing, config.bucket_chunk, world_size)
+    return batch_order(lengths, global_batch, epoch, config.seed, config.bucketing, config.bucket_chunk, world_size)
 
 
-def _max_epochs(lengths: list[int], config: TrainConfig, world_size: int) -> int:
+def _batches_per_epoch(lengths, config: TrainConfig, world_size: int) -> int:
+    return count_batches(len(lengths), config.batch_size * config.grad_accum * world_size, config.bucketing,
+                         config.bucket_chunk, world_size)
+
+
+def _max_epochs(lengths, config: TrainConfig, world_size: int) -> int:
     """``config.epochs``, or more where that many epochs of these features give fewer than ``min_steps`` steps."""
-    per_epoch = len(_epoch_batches(lengths, config, world_size, 0))
+    per_epoch = _batches_per_epoch(lengths, config, world_size)
     return max(config.epochs, math.ceil(config.min_steps / max(per_epoch, 1)))
 
 
-def _planned_steps(lengths: list[int], config: TrainConfig, world_size: int, first_epoch: int, done: int,
+def _planned_steps(lengths, config: TrainConfig, world_size: int, first_epoch: int, done: int,
                    epochs: int) -> int:
     """Optimizer steps at the end of the run if epochs ``first_epoch``..``epochs - 1`` use these features."""
-    per_epoch = len(_epoch_batches(lengths, config, world_size, first_epoch))
+    per_epoch = _batches_per_epoch(lengths, config, world_size)
     total = done + (epochs - first_epoch) * per_epoch
     return min(total, config.max_steps) if config.max_steps else total
 
@@ -391,15 +482,117 @@ def _claim_out_dir(out_dir: Path, parts: dict, ctx: D.DistContext, resume: bool,
     return saved
 
 
-def _featurize(model, records: list[dict], empty: str) -> tuple[list, list[int]]:
+# ----------------------------------------------------------------------------- features in memory or on disk
+
+#: ``auto`` (the default) keeps features in memory below this many train records, on disk from it.
+STORE_MIN_RECORDS = 10_000
+#: Environment variables: the feature store's mode (``auto`` | ``on`` | ``off``) when ``train`` is
+#: not given one, and the cache folder of stores (default ``<out_dir>/features``).
+STORE_ENV = "COFEE_FEATURE_STORE"
+STORE_DIR_ENV = "COFEE_FEATURE_CACHE"
+STORE_MODES = ("auto", "on", "off")
+
+
+def _store_mode(requested: str | None) -> str:
+    mode = (requested or os.environ.get(STORE_ENV) or "auto").strip().lower()
+    if mode not in STORE_MODES:
+        raise CofeeError(f"feature store mode {mode!r} (from {'train(feature_store=)' if requested else STORE_ENV}): "
+                         f"expected one of {', '.join(STORE_MODES)}")
+    return mode
+
+
+def _chunkable(model) -> bool:
+    """Whether ``model.featurize`` of a chunk of records gives those records' features as featurising
+    all of them would: not for a BiLSTM-CRF that would take its vocabulary from the records."""
+    return not (hasattr(model, "word_vocab") and model.word_vocab is None)
+
+
+def featurizer_digest(model) -> str:
+    """A digest of what a model's ``featurize`` output depends on: class, configuration, tokenizer, vocabularies.
+
+    The weights are left out (features do not depend on them); the kit's version is in every cache key.
+    """
+    h = hashlib.sha256()
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    cfg = model.config_dict() if hasattr(model, "config_dict") else {}
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        backend = getattr(tokenizer, "backend_tokenizer", None)  # a fast tokenizer: all of it, as JSON
+        h.update(backend.to_str().encode() if backend is not None
+                 else json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+        h.update(json.dumps([type(tokenizer).__name__, list(getattr(tokenizer, "model_input_names", ())),
+                             tokenizer.unk_token], default=str).encode())
+    for name in ("word_vocab", "char_vocab", "subtoken_labels", "queries"):
+        if hasattr(model, name):
+            h.update(json.dumps([name, getattr(model, name)], sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _store_key_path(model, records, out_dir: Path, digest: str | None) -> tuple[dict, Path]:
+    key = {"what": "train features", "records": digest or records_digest(records),
+           "featurizer": featurizer_digest(model), "store_format": featstore.STORE_FORMAT}
+    root = Path(os.environ.get(STORE_DIR_ENV) or out_dir / "features")
+    return key, root / f"train-{cache.key_digest(key)[:20]}"
+
+
+def _store_features(model, records, empty: str, out_dir: Path, ctx: D.DistContext, digest: str | None):
+    """The features of ``records`` in a store of the content-keyed cache (built by rank 0 unless cached)."""
+    key, path = _store_key_path(model, records, out_dir, digest)
+    failure = None
+    if ctx.is_main:
+        t0 = time.perf_counter()
+        built = cache.lookup(path, key) is None
+        try:
+            info = cache.cached_dir(path, key, lambda tmp: featstore.build_store(
+                tmp, lambda chunk: model.featurize(chunk, train=True), records,
+                stats_of=lambda: model.last_window_stats, empty=empty))
+        except BaseException as exc:
+            failure = str(exc) if isinstance(exc, CofeeError) else f"{type(exc).__name__}: {exc}"
+            D.broadcast_object(failure, ctx)
+            raise
+        _say(ctx, f"features: {info['count']} of {info['records']} records "
+                  f"{'written to' if built else 'reused from'} {path} "
+                  f"({info['value_bytes'] / 2**20:.0f} MiB{f', {time.perf_counter() - t0:.0f} s' if built else ''})")
+    failure = D.broadcast_object(failure, ctx)
+    if failure is not None:
+        raise CofeeError(f"rank 0 could not build the feature store: {failure}")
+    store = featstore.FeatureStore(path)  # every rank reads its shards from the same files
+    model.last_window_stats = dict(store.info.get("stats", {}))
+    return store, store.lengths
+
+
+def _featurize(model, records, empty: str, mode: str = "off", out_dir: Path | None = None,
+               ctx: D.DistContext | None = None, digest: str | None = None) -> tuple[object, object]:
+    """The train features of ``records`` and their lengths: in memory (a list of dicts) or, by ``mode``
+    (see :data:`STORE_MIN_RECORDS`), in a :class:`~cofee_lib.featstore.FeatureStore` (the same dicts)."""
+    if mode != "off" and out_dir is not None and _chunkable(model) \
+            and (mode == "on" or len(records) >= STORE_MIN_RECORDS):
+        return _store_features(model, records, empty, out_dir, ctx or D.DistContext(), digest)
     features = model.featurize(records, train=True)
     if not features:
         raise CofeeError(empty)
     return features, [len(f["input_ids"]) for f in features]
 
 
+def _drop_store(run: "_Run", features, current=None) -> None:
+    """Close a store the run no longer uses; delete it unless it holds the caller's records (kept cached)
+    or is the folder of ``current`` (new records that featurise to the same store)."""
+    if not isinstance(features, featstore.FeatureStore):
+        return
+    features.close()
+    if str(features.directory) == run.kept_store or (isinstance(current, featstore.FeatureStore)
+                                                     and current.directory == features.directory):
+        return
+    D.barrier(run.ctx)
+    if run.ctx.is_main:
+        shutil.rmtree(features.directory, ignore_errors=True)
+        # the cache's stamp beside it (cofee_lib.cache names it <folder>.cofee-key.json)
+        features.directory.with_name(features.directory.name + ".cofee-key.json").unlink(missing_ok=True)
+
+
 def _start_run(model, train_records, config: TrainConfig, out_dir: Path, hooks, parts: dict,
-               ctx: D.DistContext, saved: dict | None) -> _Run:
+               ctx: D.DistContext, saved: dict | None, store_mode: str | None = None) -> _Run:
     """Put the model (and a checkpoint's weights) on the device; build features, schedule and optimizer."""
     model.to(ctx.device)
     model.use_bf16 = config.precision == "bf16"
@@ -413,7 +606,10 @@ def _start_run(model, train_records, config: TrainConfig, out_dir: Path, hooks, 
     if hooks is not None:
         hooks.to(ctx.device)
     hook_params = list(hooks.parameters()) if hooks is not None else []
-    features, lengths = _featurize(model, records, "the training records produced no features (empty sentences?)")
+    mode = _store_mode(store_mode)
+    features, lengths = _featurize(model, records, "the training records produced no features (empty sentences?)",
+                                   mode, out_dir, ctx, None if records_changed else parts["train_records"])
+    kept = str(features.directory) if isinstance(features, featstore.FeatureStore) and not records_changed else None
     max_epochs = _max_epochs(lengths, config, ctx.world_size)
     total_steps = _planned_steps(lengths, config, ctx.world_size, 0, 0, max_epochs)
     schedule = LinearSchedule(int(math.ceil(config.warmup_ratio * total_steps)), total_steps)
@@ -425,7 +621,8 @@ def _start_run(model, train_records, config: TrainConfig, out_dir: Path, hooks, 
                model=model, fwd=model, hooks=hooks, want_hidden=bool(hooks is not None and hooks.wants_hidden),
                parts=parts, records=records, records_changed=records_changed, features=features, lengths=lengths,
                optimizer=optimizer, scheduler=scheduler, schedule=schedule, hook_params=hook_params,
-               all_params=[p for _, p in named if p.requires_grad], max_epochs=max_epochs)
+               all_params=[p for _, p in named if p.requires_grad], max_epochs=max_epochs, store_mode=mode,
+               kept_store=kept)
     if saved is not None:
         _restore(run, saved)
     else:
@@ -583,8 +780,11 @@ def _relabel(run: _Run, metrics: dict, is_best: bool, bar) -> None:
     if not new_records:
         raise CofeeError(f"epoch {run.epoch + 1}: the hook returned no training records")
     run.records, run.records_changed = list(new_records), True
+    old = run.features
     run.features, run.lengths = _featurize(run.model, run.records,
-                                           f"epoch {run.epoch + 1}: the relabelled records produced no features")
+                                           f"epoch {run.epoch + 1}: the relabelled records produced no features",
+                                           run.store_mode, run.out_dir, run.ctx)
+    _drop_store(run, old, current=run.features)
     if run.epoch + 1 < run.max_epochs and not run.stop:
         total_steps = _planned_steps(run.lengths, run.config, run.ctx.world_size, run.epoch + 1, run.global_step,
                                      run.max_epochs)
@@ -619,6 +819,10 @@ def _finish(run: _Run, precision: dict, threads: int | None) -> TrainResult:
     elif run.config.keep_checkpoint:
         _checkpoint(run)
     D.barrier(run.ctx)
+    if not run.config.keep_checkpoint:  # a kept checkpoint may resume: its relabelled records' store stays
+        _drop_store(run, run.features)
+    elif isinstance(run.features, featstore.FeatureStore):
+        run.features.close()
     tps = run.useful_total / run.train_seconds if run.train_seconds > 0 else 0.0
     best = run.best
     _say(run.ctx, f"training throughput: {tps:.0f} useful (non-padding) tokens/s "
@@ -634,8 +838,9 @@ def _finish(run: _Run, precision: dict, threads: int | None) -> TrainResult:
 
 # ----------------------------------------------------------------------------- the loop
 
-def train(model, train_records: list[dict], dev_records: list[dict], config: TrainConfig, out_dir,
-          hooks: TrainHooks | None = None, resume: bool = False, overwrite: bool = False) -> TrainResult:
+def train(model, train_records, dev_records: list[dict], config: TrainConfig, out_dir,
+          hooks: TrainHooks | None = None, resume: bool = False, overwrite: bool = False,
+          feature_store: str | None = None) -> TrainResult:
     """Train ``model`` on ``train_records``, select by F1 on ``dev_records``; return a :class:`TrainResult`.
 
     Records are word-level (``tokens``, ``spans`` with inclusive ends). The
@@ -649,6 +854,12 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
 
     Runs data-parallel when ``torch.distributed`` is initialised (see
     :mod:`cofee_lib.distributed`); only rank 0 writes files.
+
+    ``train_records`` may be a list or any re-iterable with a ``len`` (a
+    :class:`cofee_lib.records.JsonlRecords` streams a file). ``feature_store``:
+    ``"auto"`` (default, or ``$COFEE_FEATURE_STORE``) keeps the features in memory
+    below :data:`STORE_MIN_RECORDS` records and on disk from there; ``"on"`` / ``"off"``
+    force it (see "Features" in the module doc). Batches and losses are the same either way.
     """
     config.validate()
     if not train_records:
@@ -664,7 +875,7 @@ def train(model, train_records: list[dict], dev_records: list[dict], config: Tra
     saved = _claim_out_dir(out_dir, parts, ctx, resume, overwrite)
     _say(ctx, f"precision {choice.precision} ({choice.reason}; {choice.hardware})"
               + (f"; {threads} CPU thread(s)" if threads else ""))
-    run = _start_run(model, train_records, config, out_dir, hooks, parts, ctx, saved)
+    run = _start_run(model, train_records, config, out_dir, hooks, parts, ctx, saved, feature_store)
     del saved
 
     bar = tqdm(total=run.schedule.total_steps, initial=run.global_step, desc="train", unit="step", file=sys.stderr,

@@ -27,13 +27,16 @@ Records are plain dicts; :func:`validate_record` is the one place these rules
 are checked (every reader and writer of :mod:`cofee_lib.formats` calls it).
 :func:`read_jsonl` returns a :class:`RecordList`, which remembers the file and
 the line of each record so later checks (``cofee evaluate``) can name them.
+:func:`iter_jsonl` streams records one at a time, and :class:`JsonlRecords` is a file's
+records as an iterable that streams them again on every pass (with a ``len``), for
+consumers that only iterate, such as the training engine's feature store.
 """
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import InputError, atomic_open
 
@@ -147,6 +150,48 @@ def iter_jsonl(path) -> Iterator[dict]:
     """Stream validated records from a JSON-lines file (blank lines are skipped)."""
     for _, rec in iter_jsonl_lines(path):
         yield rec
+
+
+class JsonlRecords:
+    """The records of a JSON-lines file, read from the file each time they are iterated, never held whole.
+
+    What to pass where a list of records would only be iterated (and counted): training
+    records for :func:`cofee_lib.engine.train`, whose feature store featurises them a chunk
+    at a time (:mod:`cofee_lib.featstore`), digests, counts. Each ``iter()`` streams the file
+    again through :func:`iter_jsonl` (so every record is validated, and a file changed
+    between two passes is read as it is then); ``len()`` is counted once by a pass and kept.
+    Memory: one record at a time, whatever the size of the file. Indexing is not offered:
+    ``list(records)`` or :func:`read_jsonl` when a list is wanted. ``transform`` (a function
+    of one record returning one record, e.g. replacing span types) is applied to each record
+    as it is read, on every pass.
+    """
+
+    def __init__(self, path, transform: Callable[[dict], dict] | None = None):
+        self.path = Path(path)
+        self.transform = transform
+        self._len: int | None = None
+        if not self.path.exists():  # the same refusal read_jsonl gives, now rather than at the first pass
+            raise InputError(self.path, None, "file not found")
+
+    def __iter__(self) -> Iterator[dict]:
+        count = 0
+        transform = self.transform
+        for rec in iter_jsonl(self.path):
+            count += 1
+            yield rec if transform is None else transform(rec)
+        self._len = count
+
+    def __len__(self) -> int:
+        if self._len is None:  # the non-blank lines: what a pass yields (a bad line fails that pass)
+            with open(self.path, "rb") as handle:
+                self._len = sum(1 for _, raw in _binary_lines(handle) if raw.decode("utf-8", "replace").strip())
+        return self._len
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __repr__(self) -> str:
+        return f"JsonlRecords({str(self.path)!r})"
 
 
 def _binary_lines(handle) -> Iterator[tuple[int, bytes]]:

@@ -247,6 +247,39 @@ def test_predict_benchmark_tiny(work):
 
 
 @pytest.mark.slow
+def test_scale_benchmark_tiny(work):
+    from bench import bench_scale
+
+    res = bench_scale.run("tiny", work)
+    _check_summary(res, "scale")
+    sizes = bench_scale.SIZES["tiny"]
+    for n in sizes["sentences"]:
+        entry = res["results"][str(n)]
+        feat, epoch = entry["featurise"], entry["epoch"]
+        assert feat["records"] == n and feat["features"] >= n and feat["features_per_s"] > 0
+        assert epoch["features"] == feat["features"] and epoch["useful_tokens"] == feat["tokens"]
+        assert feat["max_rss_mb"] > 0 and epoch["max_rss_mb"] > 0
+        assert not (work / "bench" / "scale" / f"run-{n}").exists()        # the store is removed after each size
+    first = res["results"][str(sizes["in_memory"][0])]
+    assert first["in_memory"]["features"] == first["featurise"]["features"]
+    assert first["in_memory"]["epoch"]["batches_sha256"] == first["epoch"]["batches_sha256"]
+    flat = [r for r in res["summary"] if r["target"] == f"<= {bench_scale.TARGET_FLAT}x"]
+    assert len(flat) == 2 and all(r["met"] is not None and "200 -> 1,000 sentences" in r["metric"] for r in flat)
+    assert [r["met"] for r in res["summary"] if r["target"] == "identical"] == [True]
+
+
+def test_synthetic_d_g_repeats_the_records_with_fresh_ids(tmp_path):
+    from bench.bench_scale import synthetic_d_g
+    from cofee_lib.records import read_jsonl, write_jsonl
+
+    source = tmp_path / "src.jsonl"
+    write_jsonl(source, [{"id": str(i), "tokens": ["w"] * (i + 1), "spans": [[0, 0, "X"]]} for i in range(3)])
+    out = read_jsonl(synthetic_d_g(source, 7, tmp_path / "x7.jsonl"))
+    assert [r["id"] for r in out] == ["0~0", "1~0", "2~0", "0~1", "1~1", "2~1", "0~2"]
+    assert [len(r["tokens"]) for r in out] == [1, 2, 3, 1, 2, 3, 1]
+
+
+@pytest.mark.slow
 def test_cofee_bench_command_writes_results_and_keeps_other_entries(work, tmp_path, capsys):
     from cofee_lib import cli
 
