@@ -119,6 +119,15 @@ def _model(model_name: str, vocab_path):
                           records=vocab, seed=0)
 
 
+def _query_tokens(model) -> dict:
+    """Sub-tokens of the ESI query and of each English Twitter query (what bench/paper_scale.py needs)."""
+    from cofee_lib.queries import get_queries
+
+    queries = {**get_queries("esi"), **get_queries("twitter")}
+    return {t: len(model.tokenizer(q.split(), is_split_into_words=True, add_special_tokens=False)["input_ids"])
+            for t, q in queries.items()}
+
+
 def _train_config(args):
     from cofee_lib.engine import TrainConfig
 
@@ -175,7 +184,8 @@ def child(args) -> dict:
         out.update({"features": len(store), "records": store.info["records"], "seconds": seconds,
                     "features_per_s": len(store) / seconds, "store": str(store.directory),
                     "value_bytes": store.info["value_bytes"], "tokens": store.info["tokens"],
-                    "windows": store.info["stats"]})
+                    "windows": store.info["stats"], "sum_sq_tokens": int((store.lengths.astype("int64") ** 2).sum()),
+                    "query_tokens": _query_tokens(model)})
     elif args.child == "epoch":
         store = FeatureStore(args.store)
         out["rss_store_open_mb"] = _rss_mb()
@@ -231,7 +241,7 @@ def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
         try:
-            entry = {"sentences": n}
+            entry = {"sentences": n, "d_g_bytes": records.stat().st_size}
             common.say(f"scale: featurising {n:,} sentences into the store")
             entry["featurise"] = _run_child("featurise", settings, records, Path(d_g["path"]), run_dir)
             common.say(f"scale: one epoch's data path over {entry['featurise']['features']:,} features")

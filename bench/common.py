@@ -135,6 +135,9 @@ def machine_info() -> dict:
             "python": platform.python_version(), "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    from cofee_lib.hardware import cpu_native_bf16
+
+    info["cpu_bf16"] = cpu_native_bf16()[1]  # the flags the kit's precision choice reads
     try:
         import transformers
         import sklearn
@@ -228,6 +231,21 @@ def markdown_table(rows: list[dict]) -> str:
         lines.append(f"| {r['benchmark']} | {r['metric']} | {fmt(r['kit'])}{unit} | {fmt(r['reference'])}{unit} | "
                      f"{ratio_text} | {r['target']} | {met} |")
     return "\n".join(lines)
+
+
+def replace_block(path, begin: str, end: str, block: str) -> None:
+    """Replace what lies between the lines ``begin`` and ``end`` of the text file ``path`` by ``block`` (atomically)."""
+    import re
+
+    from cofee_lib.errors import CofeeError, atomic_open
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise CofeeError(f"{path}: no {begin!r} ... {end!r} block to replace")
+    with atomic_open(path) as handle:
+        handle.write(pattern.sub(lambda _: f"{begin}\n{block}\n{end}", text))
 
 
 def work_subdir(work_dir, *parts) -> Path:

@@ -37,11 +37,11 @@ from .datasets import (ENGLISH_TARGETS, dataset_lang, dataset_types, is_user_dat
                        safe_name)
 from .datasets.user import user_dataset_spec, user_gazetteer_dir
 from .gazetteers import build_gazetteers, copy_gazetteers, default_options, load_gazetteers, write_gazetteers
-from .matching import label_anchors
+from .matching import iter_label_anchors
 from .errors import CofeeError, check_input
 from .metrics import evaluate_records
 from .queries import get_queries
-from .records import read_jsonl, write_jsonl
+from .records import JsonlRecords, iter_jsonl, read_jsonl, write_jsonl
 from .runs import run_cached
 from .settings import DEFAULT_THRESHOLD, StageSettings
 from .stages import (ESI_TYPE, keep_types, label_set_stats, run_esi, run_fet, run_nee, run_nee_without_picking,
@@ -52,12 +52,26 @@ def _say(msg: str) -> None:
     print(f"[cofee] {msg}", file=sys.stderr, flush=True)
 
 
+def subsample_positions(n: int, limit: int | None, seed: int = 0) -> list[int] | None:
+    """The sorted positions :func:`subsample` keeps out of ``n`` records; None when it keeps them all."""
+    if not limit or n <= limit:
+        return None
+    return sorted(random.Random(seed).sample(range(n), int(limit)))
+
+
 def subsample(records: list[dict], limit: int | None, seed: int = 0) -> list[dict]:
     """At most ``limit`` records, a seeded random subset in the original order (all when None)."""
-    if not limit or len(records) <= limit:
-        return list(records)
-    keep = sorted(random.Random(seed).sample(range(len(records)), int(limit)))
-    return [records[i] for i in keep]
+    keep = subsample_positions(len(records), limit, seed)
+    return list(records) if keep is None else [records[i] for i in keep]
+
+
+def fraction_positions(n: int, fraction: float, seed: int = 0) -> list[int]:
+    """The sorted positions :func:`fraction_subset` keeps out of ``n`` records."""
+    if not 0.0 < fraction <= 1.0:
+        raise CofeeError(f"a data fraction is in (0, 1]; got {fraction}")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return sorted(order[:max(1, round(fraction * n))]) if n else []
 
 
 def fraction_subset(records: list[dict], fraction: float, seed: int = 0) -> list[dict]:
@@ -67,12 +81,7 @@ def fraction_subset(records: list[dict], fraction: float, seed: int = 0) -> list
     ``round(fraction * n)`` are kept, so the 20% subset is inside the 40% one
     (sweeps over data size compare growing sets, not different draws).
     """
-    if not 0.0 < fraction <= 1.0:
-        raise CofeeError(f"a data fraction is in (0, 1]; got {fraction}")
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    keep = sorted(order[:max(1, round(fraction * len(records)))]) if records else []
-    return [records[i] for i in keep]
+    return [records[i] for i in fraction_positions(len(records), fraction, seed)]
 
 
 # --------------------------------------------------------------------------- corpora
@@ -119,11 +128,10 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
 
     d_s_path = work_dir / "corpus" / f"D_s_{gaz_name}.jsonl"
 
-    def make_d_s(path: Path) -> dict:
+    def make_d_s(path: Path) -> dict:  # streamed: one D_g record at a time
         counts: Counter = Counter()
-        records = label_anchors(read_jsonl(d_g_path), load_gazetteers(gaz_dir), counts=counts)
-        write_jsonl(path, records)
-        return {"sentences": len(records), **{str(k): v for k, v in counts.items()}}
+        written = write_jsonl(path, iter_label_anchors(iter_jsonl(d_g_path), load_gazetteers(gaz_dir), counts=counts))
+        return {"sentences": written, **{str(k): v for k, v in counts.items()}}
 
     d_s_key = {"d_g": cache.file_digest(d_g_path), "gazetteers": cache.dir_digest(gaz_dir)}
     d_s_counts = cache.cached_file(d_s_path, d_s_key, make_d_s)
@@ -142,12 +150,14 @@ def target_types(target: str, gazetteer_dir) -> list[str]:
 
 # --------------------------------------------------------------------------- stages
 
-def build_model(kind: str, types, init: str, queries: dict | None, max_len: int, records, seed: int):
+def build_model(kind: str, types, init: str, queries: dict | None, max_len: int, records, seed: int,
+                subtoken_labels: str | None = None):
     """A backbone for ``types`` initialised from ``init`` (an encoder name or a kit checkpoint).
 
     A kit checkpoint of the same kind and the same types is loaded whole (heads
     included); otherwise the encoder is reused and the heads are new (an MRC
     checkpoint's type-independent start/end heads are kept by build_backbone).
+    ``subtoken_labels`` (tagger only): None keeps a saved kit tagger's choice, else "first".
     """
     init_path = Path(str(init))
     if (init_path / CONFIG_NAME).is_file():
@@ -158,7 +168,9 @@ def build_model(kind: str, types, init: str, queries: dict | None, max_len: int,
                 model.queries = dict(queries)
             model.train()
             return model
-    return build_backbone(kind, types, model=str(init), queries=queries, max_len=max_len, records=records, seed=seed)
+    extra = {"subtoken_labels": subtoken_labels} if subtoken_labels is not None else {}
+    return build_backbone(kind, types, model=str(init), queries=queries, max_len=max_len, records=records, seed=seed,
+                          **extra)
 
 
 @dataclass
@@ -170,7 +182,7 @@ class PretrainRun:
     types: list
     queries: dict
     dev: list
-    d_g: list
+    d_g: list | JsonlRecords  # streamed from its file (stage_data)
     d_s: list
     settings: StageSettings
     preset: str
@@ -186,6 +198,7 @@ class PretrainRun:
     ds_best: list | None = None
     domain: list | None = None
     domain_stats: dict | None = None
+    subtoken_labels: str | None = None  # tagger: the first stage's choice; later stages inherit it from their init
 
     def config(self, stage: str):
         """The stage's training config: the preset's (and its stage overrides), the stage's epochs, the flags."""
@@ -193,7 +206,8 @@ class PretrainRun:
         return presets.train_config(self.preset, stage, **{"epochs": epochs, **self.train_overrides})
 
     def model(self, types, queries, records):
-        return build_model(self.backbone, types, self.init, queries, self.max_len, records, self.seed)
+        return build_model(self.backbone, types, self.init, queries, self.max_len, records, self.seed,
+                           self.subtoken_labels)
 
     def run(self, stage: str, model, train_records, config, execute, key: dict) -> dict:
         """Run (or reuse) one stage in the content-keyed store (:mod:`cofee_lib.runs`)."""
@@ -334,29 +348,38 @@ def stage_data(target: str, corpora: dict, settings: StageSettings, seed: int) -
     """The types NEE trains on, the (capped) dev split, and D_g / D_s after the Fig. 2a share and the caps."""
     types = target_types(target, corpora["gazetteers"])
     dev = dev_records(target, types, settings)
-    d_g, d_s = read_jsonl(corpora["d_g"]), read_jsonl(corpora["d_s"])
+    # D_g is streamed from its file (a JsonlRecords: never held whole, the paper's is 3.9M sentences), the same
+    # records in the same order as the lists fraction_subset / subsample would give; D_s, which self-picking
+    # relabels in place, is read into memory
+    d_g, d_s = JsonlRecords(corpora["d_g"]), read_jsonl(corpora["d_s"])
     if settings.pretrain_fraction is not None and settings.pretrain_fraction < 1.0:  # Fig. 2a
-        d_g = fraction_subset(d_g, settings.pretrain_fraction, seed)
+        d_g = d_g.select(fraction_positions(len(d_g), settings.pretrain_fraction, seed))
         kept = {r["id"] for r in d_g}
         d_s = [r for r in d_s if r["id"] in kept]  # D_s is typed D_g: keep the typed sentences of the share
-    return {"types": types, "dev": dev, "d_g": subsample(d_g, settings.max_dg_sentences, seed),
+    capped = subsample_positions(len(d_g), settings.max_dg_sentences, seed)
+    return {"types": types, "dev": dev, "d_g": d_g if capped is None else d_g.select(capped),
             "d_s": subsample(d_s, settings.max_ds_sentences, seed)}
 
 
 def pretrain(stages, backbone: str, target: str, out, model: str | None = None, preset: str = "default",
              lang: str = "en", work_dir=None, self_picking: bool = True, resume: bool = False,
-             train_overrides: dict | None = None, use_cache: bool = True, **overrides) -> dict:
+             train_overrides: dict | None = None, use_cache: bool = True, subtoken_labels: str | None = None,
+             **overrides) -> dict:
     """Run the chosen CoFEE stages for ``target``; return (and write) the run's report.
 
     ``overrides`` are :class:`~cofee_lib.settings.StageSettings` fields (delta, k, epochs_nee,
     ...; None keeps the preset's value); ``train_overrides`` apply to every stage's
     :class:`~cofee_lib.settings.TrainConfig` (lr, batch_size, seed, precision, ...).
+    ``subtoken_labels`` ("first" | "all", tagger only; None: "first", or an initial kit tagger's)
+    says which sub-tokens of a word carry its label (see :mod:`cofee_lib.backbones.tagger`).
 
     Each stage runs in a folder of ``<work_dir>/runs/`` named by a digest of its
     initial model, data and settings (:mod:`cofee_lib.runs`); ``<out>/<stage>``
     links to it. A stage that finished before with identical inputs is reused,
     not recomputed (``use_cache=False`` trains into ``<out>`` afresh).
     """
+    if subtoken_labels is not None and backbone != "tagger":
+        raise CofeeError(f"subtoken_labels ({subtoken_labels!r}) applies to the tagger backbone only, not {backbone!r}")
     lang = target_lang(target, lang)
     settings = presets.stage_settings(preset, **overrides)
     stages = parse_stages(stages, settings.domain_text)
@@ -379,11 +402,12 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     queries = {t: q for t, q in get_queries(target).items() if t in types}
     run = PretrainRun(backbone, target, types, queries, data["dev"], data["d_g"], data["d_s"], settings, preset,
                       int(table["max_len"]), seed, work_dir, out, model, self_picking, train_overrides, use_cache,
-                      resume, ds_best=data["d_s"])
+                      resume, ds_best=data["d_s"], subtoken_labels=subtoken_labels)
     if "domain" in stages:
         run.domain, run.domain_stats = domain_corpus(run, corpora["gazetteers"])
     report = {"command": "pretrain", "stages": stages, "backbone": backbone, "target": target, "model": model,
-              "preset": preset, "types": types, "self_picking": self_picking, "settings": settings.to_dict(),
+              "preset": preset, "types": types, "self_picking": self_picking,
+              "subtoken_labels": subtoken_labels, "settings": settings.to_dict(),
               "corpora": {k: str(v) if isinstance(v, Path) else v for k, v in corpora.items()},
               "data": {"d_g": label_set_stats(run.d_g, [ESI_TYPE]), "d_s": label_set_stats(run.d_s, types),
                        "dev_sentences": len(run.dev),

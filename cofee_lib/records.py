@@ -166,17 +166,39 @@ class JsonlRecords:
     as it is read, on every pass.
     """
 
-    def __init__(self, path, transform: Callable[[dict], dict] | None = None):
+    def __init__(self, path, transform: Callable[[dict], dict] | None = None, positions=None):
         self.path = Path(path)
         self.transform = transform
-        self._len: int | None = None
+        #: when set, only the records at these (sorted, 0-based) positions of the file are yielded
+        self.positions = None if positions is None else sorted(int(i) for i in positions)
+        self._len: int | None = None if positions is None else len(self.positions)
         if not self.path.exists():  # the same refusal read_jsonl gives, now rather than at the first pass
             raise InputError(self.path, None, "file not found")
+
+    def select(self, positions) -> "JsonlRecords":
+        """The records at ``positions`` of this sequence (0-based, any order; yielded in file order)."""
+        positions = sorted(int(i) for i in positions)
+        if self.positions is not None:
+            positions = [self.positions[i] for i in positions]
+        return JsonlRecords(self.path, self.transform, positions)
+
+    def mapped(self, fn: Callable[[dict], dict]) -> "JsonlRecords":
+        """The same records with ``fn`` applied to each (after this sequence's own ``transform``)."""
+        inner = self.transform
+        return JsonlRecords(self.path, fn if inner is None else (lambda rec: fn(inner(rec))), self.positions)
 
     def __iter__(self) -> Iterator[dict]:
         count = 0
         transform = self.transform
-        for rec in iter_jsonl(self.path):
+        wanted = None if self.positions is None else iter(self.positions)
+        target = None if wanted is None else next(wanted, None)
+        for index, rec in enumerate(iter_jsonl(self.path)):
+            if wanted is not None:
+                if target is None:
+                    break
+                if index != target:
+                    continue
+                target = next(wanted, None)
             count += 1
             yield rec if transform is None else transform(rec)
         self._len = count

@@ -41,7 +41,7 @@ from .clustering import align_clusters, kmeans, variance_weights, weighted_clust
 from .engine import TrainHooks, find_checkpoint, train
 from .errors import CofeeError, atomic_open
 from .metrics import evaluate_spans
-from .records import keep_types, spans_of, write_jsonl  # noqa: F401  (keep_types: re-exported)
+from .records import JsonlRecords, keep_types, spans_of, write_jsonl  # noqa: F401  (keep_types: re-exported)
 from .settings import StageSettings, TrainConfig
 
 ESI_TYPE = "Entity"
@@ -49,13 +49,18 @@ ESI_TYPE = "Entity"
 
 # --------------------------------------------------------------------------- data helpers
 
-def as_untyped(records: list[dict], type_name: str = ESI_TYPE) -> list[dict]:
-    """Copies of ``records`` with every span's type replaced by ``type_name`` (duplicates merged)."""
-    out = []
-    for rec in records:
-        spans = sorted({(s, e) for s, e, _ in rec["spans"]})
-        out.append({**rec, "spans": [[s, e, type_name] for s, e in spans]})
-    return out
+def untyped(rec: dict, type_name: str = ESI_TYPE) -> dict:
+    """A copy of ``rec`` with every span's type replaced by ``type_name`` (duplicates merged)."""
+    spans = sorted({(s, e) for s, e, _ in rec["spans"]})
+    return {**rec, "spans": [[s, e, type_name] for s, e in spans]}
+
+
+def as_untyped(records, type_name: str = ESI_TYPE):
+    """:func:`untyped` of every record: a list, or, for records streamed from a file
+    (:class:`~cofee_lib.records.JsonlRecords`), the same stream with the types replaced as it is read."""
+    if isinstance(records, JsonlRecords):
+        return records.mapped(lambda rec: untyped(rec, type_name))
+    return [untyped(rec, type_name) for rec in records]
 
 
 def label_set_stats(records: list[dict], types) -> dict:

@@ -293,3 +293,71 @@ def test_cofee_bench_command_writes_results_and_keeps_other_entries(work, tmp_pa
     assert data["summary"] and data["summary"][0]["benchmark"].startswith("2 k-means")
     assert "| 2 k-means CPU |" in capsys.readouterr().out
     assert data["benchmarks"]["kmeans"]["machine"]["cores"] >= 1
+
+
+def _scale_entry(n=1000, features=1100, tokens=44_000, sum_sq=2_200_000):
+    return {"machine": {"cpu": "test CPU", "cores": 2}, "finished": "2026-12-02T00:00:00+00:00",
+            "results": {"10": {"featurise": {}}, str(n): {
+                "d_g_bytes": 300 * n, "epoch": {"max_rss_mb": 500.0},
+                "featurise": {"records": n, "features": features, "tokens": tokens, "sum_sq_tokens": sum_sq,
+                              "value_bytes": 8 * tokens, "features_per_s": 1000.0, "max_rss_mb": 600.0,
+                              "query_tokens": {"Entity": 2, "PER": 10, "LOC": 30, "ORG": 20}}}}}
+
+
+def test_paper_scale_extrapolation_follows_its_formulas():
+    from bench import paper_scale
+
+    m = paper_scale.measured(_scale_entry())
+    assert m["sentences"] == 1000 and m["features_per_sentence"] == pytest.approx(1.1)
+    assert m["tokens_per_feature"] == pytest.approx(40.0) and m["sq_tokens_per_feature"] == pytest.approx(2000.0)
+    ex = paper_scale.extrapolate(m, d_s_share=0.25, epochs={"esi": 5, "nee": 6, "fet": 5})
+    esi, nee = ex["stages"]["esi"], ex["stages"]["nee"]
+    n_g = paper_scale.PAPER_D_G_SENTENCES
+    assert esi["features"] == pytest.approx(1.1 * n_g)
+    p, layers, hidden = (paper_scale.BERT_BASE[k] for k in ("non_embedding_parameters", "layers", "hidden"))
+    assert esi["flops"] == pytest.approx(5 * 1.1 * n_g * (6 * p * 40 + 12 * layers * hidden * 2000))
+    # NEE: a quarter of D_g, three types, each with its own query in place of ESI's (2 sub-tokens)
+    assert nee["features"] == pytest.approx(3 * 0.25 * 1.1 * n_g)
+    assert nee["tokens_per_feature"] == pytest.approx(40 + (8 + 28 + 18) / 3)
+    per_type = [(40 + d, 2000 + 2 * d * 40 + d * d) for d in (8, 28, 18)]
+    want = sum(0.25 * 1.1 * n_g * (6 * p * t + 12 * layers * hidden * sq) for t, sq in per_type)
+    assert nee["flops"] == pytest.approx(6 * want * (1 + 1 / 3))
+    assert ex["context_tokens_per_feature"] == pytest.approx(40 - 2 - 3)
+
+
+def test_paper_scale_table_is_written_between_its_markers_only(tmp_path):
+    from bench import paper_scale
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "corpus.json").write_text(json.dumps({"counts": {"sentences_kept": 1000}}))
+    (results / "nee.json").write_text(json.dumps({"target": "wnut16", "gazetteer_labels": {"sentences": 200}}))
+    block = paper_scale.table(_scale_entry(), results)
+    assert block.count("\n| ") >= 4 and "| ESI |" in block and "20.0%" in block and "test CPU" in block
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"before\n{paper_scale.BEGIN}\nold\n{paper_scale.END}\nafter\n")
+    paper_scale.write_doc(doc, block)
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text and "| ESI |" in text
+    with pytest.raises(CofeeError, match="no .* block to replace"):
+        paper_scale.write_doc(tmp_path / "results" / "corpus.json", block)
+    old = _scale_entry()
+    del old["results"]["1000"]["featurise"]["sum_sq_tokens"]
+    with pytest.raises(SystemExit, match="rerun"):
+        paper_scale.measured(old)
+
+
+def test_bench_readme_block_lists_the_rows_and_where_each_ran(tmp_path, monkeypatch):
+    row = common.row("2 k-means CPU", "speed", 1.0, 2.0, "s", 2.0, ">= 1.43x", True)
+    results = {"summary": [row], "benchmarks": {"kmeans": {
+        "finished": "2026-12-02T19:00:00+00:00", "wall_seconds": 90.0, "summary": [row],
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 1, "gpu": None, "load_average_end": [1.25, 1, 1]}}}}
+    block = run_all.readme_block(results)
+    assert "| 2 k-means CPU | speed | 1 s | 2 s | 2.00x | >= 1.43x | yes |" in block
+    assert "- kmeans: 2026-12-02, AMD EPYC, 2 cores, 1 torch thread(s), load average 1.2 at its end, 1.5 min" in block
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{run_all.README_BEGIN}\nstale\n{run_all.README_END}\ntail\n")
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    run_all._write_readme(type("A", (), {"readme": True})(), results)
+    text = readme.read_text()
+    assert "stale" not in text and block in text and text.endswith("tail\n")

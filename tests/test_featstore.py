@@ -332,6 +332,44 @@ def test_jsonl_records_stream_again_on_every_pass(tmp_path):
         JsonlRecords(tmp_path / "none.jsonl")
 
 
+def test_jsonl_records_select_and_map_in_file_order(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_jsonl(path, TRAIN[:20])
+    recs = JsonlRecords(path)
+    picked = recs.select([7, 2, 11])
+    assert list(picked) == [TRAIN[2], TRAIN[7], TRAIN[11]] and len(picked) == 3
+    assert list(picked.select([2, 0])) == [TRAIN[2], TRAIN[11]]      # positions of the selection, not the file
+    ids = picked.mapped(lambda r: {"id": r["id"]})
+    assert list(ids) == [{"id": TRAIN[i]["id"]} for i in (2, 7, 11)]
+    assert list(recs.select([])) == [] and not recs.select([])
+
+
+@pytest.mark.parametrize("fraction,max_dg", [(None, None), (0.4, None), (None, 7), (0.6, 5)])
+def test_stage_data_streams_d_g_as_the_lists_would_give_it(tmp_path, monkeypatch, fraction, max_dg):
+    from cofee_lib import pipeline
+    from cofee_lib.settings import StageSettings
+    from cofee_lib.stages import as_untyped
+
+    d_g = TRAIN[:30]
+    d_s = [r for i, r in enumerate(d_g) if i % 3 == 0]
+    write_jsonl(tmp_path / "d_g.jsonl", d_g)
+    write_jsonl(tmp_path / "d_s.jsonl", d_s)
+    monkeypatch.setattr(pipeline, "target_types", lambda target, gaz: ["PER", "LOC"])
+    monkeypatch.setattr(pipeline, "dev_records", lambda target, types, settings: [])
+    settings = StageSettings(pretrain_fraction=fraction, max_dg_sentences=max_dg)
+    data = pipeline.stage_data("t", {"d_g": tmp_path / "d_g.jsonl", "d_s": tmp_path / "d_s.jsonl",
+                                     "gazetteers": tmp_path}, settings, seed=5)
+    want_g, want_s = d_g, d_s
+    if fraction is not None:                                       # what the in-memory path did
+        want_g = pipeline.fraction_subset(d_g, fraction, 5)
+        kept = {r["id"] for r in want_g}
+        want_s = [r for r in d_s if r["id"] in kept]
+    want_g = pipeline.subsample(want_g, max_dg, 5)
+    assert isinstance(data["d_g"], JsonlRecords)                   # streamed, not a list
+    assert list(data["d_g"]) == want_g and len(data["d_g"]) == len(want_g) and data["d_s"] == want_s
+    assert list(as_untyped(data["d_g"])) == as_untyped(want_g)
+
+
 # --------------------------------------------------------------------------- data parallel
 
 @pytest.mark.ddp

@@ -189,3 +189,23 @@ def test_pretrain_rejects_fet_without_nee(tmp_path, cofee_cli):
     run = cofee_cli("pretrain", "--preset", "smoke", "--stages", "esi,fet", "--target", "wnut16", "--out",
                     str(tmp_path / "x"), cwd=tmp_path)
     assert run.returncode == 2 and "needs nee" in run.stderr
+
+
+def test_pretrain_subtoken_labels_is_for_the_tagger_only(tmp_path, cofee_cli):
+    run = cofee_cli("pretrain", "--preset", "smoke", "--subtoken-labels", "all", "--target", "wnut16", "--out",
+                    str(tmp_path / "x"), cwd=tmp_path)
+    assert run.returncode == 2 and "tagger backbone only" in run.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_pretrain_tagger_keeps_its_subtoken_labels_through_the_stages(tmp_path, cofee_cli):
+    """``--subtoken-labels all`` is the first stage's, and every later stage inherits it from its init."""
+    run = cofee_cli("pretrain", "--preset", "smoke", "--backbone", "tagger", "--subtoken-labels", "all",
+                    "--stages", "esi,nee", "--target", "wnut16", "--out", str(tmp_path / "bert"),
+                    "--work-dir", str(tmp_path / "work"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for stage in ("esi", "nee"):
+        saved = json.loads((tmp_path / "bert" / stage / "best" / "cofee.json").read_text())
+        assert saved["kind"] == "tagger" and saved["subtoken_labels"] == "all"
+    assert json.loads((tmp_path / "bert" / "pretrain_report.json").read_text())["subtoken_labels"] == "all"

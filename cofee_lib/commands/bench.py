@@ -30,7 +30,7 @@ def register(sub):
                     "gazetteer matching and inference. Writes results/bench.json (tiny: results/smoke/bench.json) "
                     "and prints the summary table.")
     p.add_argument("--only", action="append", metavar="NAME",
-                   help="run only these benchmarks (repeat, or comma-separate): train, kmeans, anchors, match, predict; "
+                   help="run only these benchmarks (repeat, or comma-separate): train, kmeans, anchors, match, predict, scale; "
                         "the others' entries in the results file are kept")
     p.add_argument("--size", choices=["tiny", "full"], default="full",
                    help="tiny: seconds, proves every benchmark works; full (default): the README's figures, "
@@ -41,6 +41,8 @@ def register(sub):
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch, scikit-learn and the commands started (default: all cores)")
     p.add_argument("--show", action="store_true", help="print the table of the existing results file and stop")
+    p.add_argument("--readme", action="store_true",
+                   help="also write the table (and where each benchmark ran) into README.md, between its bench markers")
     p.set_defaults(func=run)
 
 
@@ -71,7 +73,7 @@ def suite_args(args, root: Path) -> list[str]:
         argv += ["--work-dir", _path_arg(args.work_dir, root)]
     if args.threads is not None:
         argv += ["--threads", str(args.threads)]
-    return argv + (["--show"] if args.show else [])
+    return argv + (["--show"] if args.show else []) + (["--readme"] if args.readme else [])
 
 
 def relay(stream, out, rename: bool = False) -> None:

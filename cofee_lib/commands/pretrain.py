@@ -60,6 +60,10 @@ def register(sub):
     p.add_argument("--stages", default="esi,nee,fet", help="comma-separated subset of esi,nee,fet,domain (default: esi,nee,fet, the paper's; "
                         "domain needs --domain-text)")
     p.add_argument("--backbone", default="mrc", choices=["mrc", "tagger"], help="CoFEE-MRC or CoFEE-BERT (tagger)")
+    p.add_argument("--subtoken-labels", choices=["first", "all"],
+                   help="tagger only: which sub-tokens of a word are trained: first (the default) or all (later ones "
+                        "with the word's I- tag, so that the exported model agrees with transformers' "
+                        "token-classification pipeline; see cofee export); later stages keep the first stage's")
     p.add_argument("--lang", default="en", choices=["en", "zh"],
                    help="language of the corpora (the embedded data is English; a user dataset names its own)")
     p.add_argument("--target", required=True, type=target_arg,
@@ -89,7 +93,7 @@ def run(args):
         report = pretrain(args.stages, args.backbone, args.target, args.out, model=args.model, preset=args.preset,
                           lang=args.lang, work_dir=args.work_dir, self_picking=not args.no_self_picking,
                           resume=args.resume, train_overrides=train_overrides(args), use_cache=not args.no_cache,
-                          **stage_overrides(args))
+                          subtoken_labels=args.subtoken_labels, **stage_overrides(args))
     for stage, rep in report["stage_reports"].items():
         reused = " (reused a finished run)" if rep.get("reused") else ""
         print(f"{stage}: best dev F1 {rep['best_f1']:.4f} (epoch {rep['best_epoch']}){reused}")
