@@ -34,7 +34,7 @@ def register(sub):
                         "the others' entries in the results file are kept")
     p.add_argument("--size", choices=["tiny", "full"], default="full",
                    help="tiny: seconds, proves every benchmark works; full (default): the README's figures, "
-                        "about 8 minutes on 2 CPU cores")
+                        "about 35 minutes on 2 CPU cores, 27 of them the scale benchmark")
     p.add_argument("--out", default=None, help="results file (default results/bench.json; --size tiny: results/smoke/bench.json)")
     p.add_argument("--work-dir", default=None,
                    help="where derived inputs are cached (span vectors, repeated dump, corpora; default: work/)")
