@@ -13,6 +13,8 @@ whole command, interpreter start-up included). On the same dump, in the same run
 * ``wikiextractor --processes W`` (the PyPI package users reach for; it writes plain text,
   not anchors, and expands templates by default). Skipped, with a note, when it is not
   installed (``pip install wikiextractor``: a benchmark-only tool, not a kit dependency).
+  Its latest release, 3.0.6, does not start on Python 3.11 or later (``re.error: global
+  flags not at the start of the expression``), so there the row has no reference.
 
 Peak memory is ``ru_maxrss`` of the command's process tree (the largest single process, not a
 sum), on the dump and on the dump repeated ``repeat`` times: a valid dump whose pages appear
@@ -278,7 +280,8 @@ def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
     else:
         summary.append(common.row("3 anchors", "MB/s: kit / wikiextractor", t_big[w1]["mb_per_s"], None, "MB/s",
                                   None, "> 1x", None,
-                                  note="wikiextractor is not installed (pip install wikiextractor): not compared"))
+                                  note="wikiextractor is not installed (pip install wikiextractor; 3.0.6 fails on "
+                                       "Python 3.11+ with a regex error): not compared"))
     summary += [
         common.row("3 anchors", f"MB/s ({big} dump): --workers {max(settings['workers'])} / --workers 1",
                    t_big[wmax]["mb_per_s"], t_big[w1]["mb_per_s"], "MB/s", scaling, "> 1x (scales)",

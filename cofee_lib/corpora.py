@@ -43,8 +43,8 @@ def corpus_settings(preset, **overrides) -> dict:
     """The corpus settings of a preset, with the non-None ``overrides`` applied.
 
     ``preset`` is a preset name or a preset dict (``NotebookRun.settings``).
-    ``dumps``, ``min_anchors`` and ``max_len`` come from the preset's
-    ``pretrain`` section (``max_words`` there), everything else from its
+    ``dumps``, ``min_anchors``, ``max_len`` and ``workers`` come from the
+    preset's ``pretrain`` section (``max_words`` and ``dump_workers`` there), everything else from its
     ``corpus`` section. ``limit_pages=0`` means "all pages".
     """
     from .presets import PRESET_NAMES, get_preset
@@ -55,7 +55,7 @@ def corpus_settings(preset, **overrides) -> dict:
                          f"expected one of the kit's presets: {', '.join(PRESET_NAMES)}")
     pretrain = StageSettings.from_dict(table.get("pretrain", {}), where="the preset's pretrain section")
     settings = {"dumps": list(pretrain.dumps), "lang": "en", "min_anchors": pretrain.min_anchors,
-                "max_len": pretrain.max_words}
+                "max_len": pretrain.max_words, "workers": pretrain.dump_workers}
     settings.update({k: v for k, v in table["corpus"].items() if not k.startswith("_") and k != "about"})
     unknown = set(overrides) - set(settings)
     if unknown:

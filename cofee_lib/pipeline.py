@@ -88,8 +88,10 @@ def fraction_subset(records: list[dict], fraction: float, seed: int = 0) -> list
 
 def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwiki",), min_anchors: int = 4,
                   max_len: int = 250, gazetteer_fraction: float = 1.0, gazetteer_seed: int = 0,
-                  progress: bool = True) -> dict:
+                  workers: int = 1, progress: bool = True) -> dict:
     """D_g, the gazetteers and D_s for ``target`` under ``work_dir`` (cached by content).
+
+    ``workers`` processes parse the dumps when D_g is not cached (the same D_g for any number).
 
     Returns ``{"d_g": path, "gazetteers": dir, "d_s": path, "d_g_stats": ..., "d_s_counts": ...}``.
     """
@@ -113,7 +115,7 @@ def build_corpora(target: str, work_dir, lang: str = "en", dumps=("embedded:enwi
             gaz_name = f"{lang}-{safe_name(target)}{suffix}"
     gaz_dir = work_dir / "gazetteers" / gaz_name
     d_g_stats = general_corpus(work_dir, dumps, lang=lang, max_len=max_len, min_anchors=min_anchors,
-                               progress=progress)
+                               workers=workers, progress=progress)
     d_g_path = Path(d_g_stats["path"])
 
     def make_gazetteers(path: Path) -> dict:
@@ -396,7 +398,7 @@ def pretrain(stages, backbone: str, target: str, out, model: str | None = None, 
     dumps = settings.dumps_zh if lang == "zh" and settings.dumps_zh else settings.dumps
     corpora = build_corpora(target, work_dir, lang=lang, dumps=tuple(dumps), min_anchors=settings.min_anchors,
                             max_len=settings.max_words, gazetteer_fraction=settings.gazetteer_fraction,
-                            gazetteer_seed=settings.gazetteer_seed)
+                            gazetteer_seed=settings.gazetteer_seed, workers=settings.dump_workers)
     data = stage_data(target, corpora, settings, seed)
     types = data["types"]
     queries = {t: q for t, q in get_queries(target).items() if t in types}

@@ -224,6 +224,9 @@ class StageSettings(Schema):
     min_anchors: int = setting(4, "keep D_g sentences with at least this many anchors",
                                "paper Sec. 5.2: sentences with three or fewer anchors are removed")
     max_words: int = setting(250, "drop D_g sentences longer than this", "paper Sec. 5.2: max sentence length 250")
+    dump_workers: int = setting(1, "processes that parse the dumps into D_g (the output is the same for any number; "
+                                "a multistream dump with its index splits into independent streams)",
+                                "kit: 1 for the embedded dumps, which parse in seconds", results=False)
     gazetteer_fraction: float = setting(1.0, "use this share of each gazetteer (Figure 3)", "paper Sec. 6.3")
     gazetteer_seed: int = setting(0, "seed of the gazetteer share")
     pretrain_fraction: float | None = setting(None, "use this share of D_g and its D_s (Figure 2a; null: all)",
@@ -292,7 +295,8 @@ class StageSettings(Schema):
                 (self.domain_negatives >= 0, "domain_negatives must be >= 0"),
                 (self.domain_max_sentences is None or self.domain_max_sentences >= 1,
                  "domain_max_sentences must be >= 1"),
-                (self.min_anchors >= 0, "min_anchors must be >= 0"), (self.max_words >= 1, "max_words must be >= 1")]
+                (self.min_anchors >= 0, "min_anchors must be >= 0"), (self.max_words >= 1, "max_words must be >= 1"),
+                (self.dump_workers >= 1, "dump_workers must be >= 1")]
 
     def stage_key(self, stage: str) -> dict:
         """The settings that change what ``stage`` computes (part of its run-cache key)."""

@@ -115,6 +115,35 @@ def test_pretrain_pipeline_reuses_the_notebooks_d_g(tmp_path, monkeypatch):
     assert result["d_g_stats"]["anchor_histogram"] == built["anchor_histogram"]
 
 
+def test_build_corpora_parses_the_dumps_with_dump_workers(tmp_path, monkeypatch):
+    """cofee pretrain's corpora: dump_workers reaches the dump reader, and D_g is the same for 1 and 2 workers."""
+    from cofee_lib import gazetteers, pipeline, wiki
+    from cofee_lib.presets import stage_settings
+
+    with pytest.raises(CofeeError, match="dump_workers must be >= 1"):
+        stage_settings("smoke").updated(dump_workers=0)
+
+    def tiny_gazetteers(lang, target=None, fraction=1.0, seed=0, options=None, load_train=None):
+        return {"PER": ["Charles Babbage"], "LOC": ["England"], "ORG": ["Royal Society"]}, {
+            "lang": lang, "case_sensitive": True, "counts": {"PER": 1, "LOC": 1, "ORG": 1}}
+
+    monkeypatch.setattr(pipeline, "build_gazetteers", tiny_gazetteers, raising=False)
+    seen, real = [], wiki.anchor_sentences
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("workers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wiki, "anchor_sentences", spy)
+    texts = []
+    for workers in (1, 2):
+        result = pipeline.build_corpora("wnut16", tmp_path / f"w{workers}", lang="en", dumps=(str(EN_XML),),
+                                        min_anchors=1, max_len=250, workers=workers, progress=False)
+        texts.append(Path(result["d_g"]).read_bytes())
+    assert seen == [1, 2]
+    assert texts[0] == texts[1] and texts[0].count(b"\n") > 10
+
+
 # --------------------------------------------------------------------------- settings
 
 def test_corpus_settings_come_from_the_preset_and_take_overrides():
@@ -124,6 +153,8 @@ def test_corpus_settings_come_from_the_preset_and_take_overrides():
     pretrain = stage_settings("smoke")
     assert smoke["dumps"] == pretrain.dumps and smoke["min_anchors"] == pretrain.min_anchors
     assert smoke["max_len"] == pretrain.max_words == 250
+    assert smoke["workers"] == pretrain.dump_workers == 1
+    assert corpora.corpus_settings("paper")["workers"] == stage_settings("paper").dump_workers == 8
     assert smoke["min_anchors"] in smoke["min_anchors_sweep"]
     changed = corpora.corpus_settings(get_preset("default"), dumps="embedded:enwiki", min_anchors=3, limit_pages=0,
                                       max_len=None)
