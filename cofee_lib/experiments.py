@@ -167,84 +167,150 @@ def in_domain_settings(target: str, spec: dict | None) -> dict:
     return {"domain_text": text.replace("{target}", target), **spec}
 
 
+def _kept_table(path: Path, target: str, preset: str) -> tuple[dict, dict]:
+    """The results file and counts that ``rows="in-domain"`` merges into, checked before any training."""
+    counts_path = path.parent / "counts" / path.name
+    for needed in (path, counts_path):
+        if not needed.is_file():
+            raise CofeeError(f"{needed}: no Table 3 results to merge the in-domain rows into; "
+                             "run the whole table first (rows='all')")
+    try:
+        kept, counts = (json.loads(f.read_text(encoding="utf-8")) for f in (path, counts_path))
+    except json.JSONDecodeError as exc:
+        raise CofeeError(f"{path}: not a results file ({exc})") from None
+    if kept.get("table") != 3 or kept.get("target") != target or kept.get("preset") != preset:
+        raise CofeeError(f"{path}: holds table {kept.get('table')} for {kept.get('target')!r} at preset "
+                         f"{kept.get('preset')!r}, not Table 3 for {target!r} at preset {preset!r}")
+    return kept, counts
+
+
+def _merged_result(kept: dict, kept_counts: dict, new_rows: dict, new_counts: dict, test: list[dict],
+                   types, stamp: dict, seeds, seconds: float) -> tuple[dict, dict]:
+    """``kept`` with the in-domain rows replaced by ``new_rows``, each stamped with the run it came from."""
+    if kept["test_sentences"] != len(test) or list(kept["types"]) != list(types):
+        raise CofeeError(f"table3_{_file_name(kept['target'])}.json was scored on {kept['test_sentences']} test "
+                         f"sentences of types {kept['types']}, these rows on {len(test)} of types {list(types)}: "
+                         "not the same table")
+    rows = {name: row for name, row in kept["rows"].items() if name not in IN_DOMAIN_ROWS}
+    reference = [name for name in rows if name not in CORE_ROWS]
+    rows = {name: rows[name] for name in [n for n in rows if n in CORE_ROWS]}
+    rows.update({name: {**row, **stamp, "beyond_paper": True} for name, row in new_rows.items()})
+    rows.update({name: kept["rows"][name] for name in reference})
+    counts = {**kept_counts, "rows": {**{k: v for k, v in kept_counts["rows"].items() if k not in IN_DOMAIN_ROWS},
+                                      **new_counts}}
+    merged = [m for m in kept.get("merged", []) if set(m["rows"]) - set(new_rows)]
+    merged.append({**stamp, "rows": list(new_rows), "seeds": list(seeds), "seconds": seconds})
+    return {**kept, "rows": rows, "merged": merged}, counts
+
+
+CORE_ROWS = ("Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "CoFEE-BERT", "-FET", "-FET-ESI")
+
+
+def _table3_runs(base: Path, whole: bool, target: str, in_domain: dict | None, common: dict) -> dict:
+    """One seed's pre-training runs for Table 3 (reused by content): CoFEE always, the ablations when ``whole``."""
+    from .pipeline import pretrain
+
+    runs = {"cofee": pretrain("esi,nee,fet", out=base / "cofee", **common)}
+    if whole:
+        runs["nee_only"] = pretrain("nee", out=base / "nee_only", **common)
+        runs["ds_only"] = pretrain("nee", out=base / "ds_only", self_picking=False, **common)
+    if in_domain is not None:
+        domain = in_domain_settings(target, in_domain)
+        for run_name, stages, extra in IN_DOMAIN_ROWS.values():
+            runs[run_name] = pretrain(stages, out=base / run_name, **{**common, **domain, **extra})
+    return runs
+
+
+def _add_unseeded_rows(target: str, test: list[dict], scored: dict, counts: dict, gazetteer_dir, cofee_row: str,
+                       in_domain: bool) -> None:
+    """Matching and the reference row beside the trained rows; ``scored`` is put in the table's row order."""
+    from .gazetteers import load_gazetteers
+    from .matching import match_records
+    from .metrics import evaluate_records
+
+    metrics = evaluate_records(test, match_records(test, load_gazetteers(gazetteer_dir)), per_sentence=True)
+    scored["Gazetteer Matching"] = {**_scores(metrics), "dev_F1": None, "n_seeds": 0, "seeds": [], "model": None}
+    counts["Gazetteer Matching"] = {"-": metrics["sentence_counts"]}
+    reference = _reference_rows(target, test, scored, counts)
+    beyond = list(IN_DOMAIN_ROWS) if in_domain else []
+    for row in beyond:
+        scored[row]["beyond_paper"] = True
+    order = ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI", *beyond, *reference)
+    ordered = {row: scored.pop(row) for row in order}
+    scored.update(ordered)
+
+
 def weak_supervision_table(target: str, out_dir, preset: str = "default", backbone: str = "mrc",
                            model: str | None = None, work_dir=None, seed: int | None = None, seeds=None,
                            train_overrides: dict | None = None, command: str | None = None,
-                           results_dir=None, in_domain: dict | None = None, **overrides) -> dict:
+                           results_dir=None, in_domain: dict | None = None, rows: str = "all",
+                           **overrides) -> dict:
     """Table 3 for one target dataset: Matching, MRC-NER on D_s, CoFEE, -FET, -FET-ESI.
 
     ``seeds`` (or one ``seed``; default: the preset's) repeats the trained
     rows; Matching has no seed. ``in_domain`` (a preset's ``table3_in_domain``:
     ``text``, e.g. ``"dataset:{target}"``, and domain-stage settings) adds the
-    rows of :data:`IN_DOMAIN_ROWS`, beyond the paper. Writes
+    rows of :data:`IN_DOMAIN_ROWS`, beyond the paper. ``rows="in-domain"``
+    trains and scores only those rows and merges them into the existing
+    results file, whose other rows are kept as they were; each merged row
+    records the precision, machine, date and command it came from. Writes
     ``<results_dir or out_dir>/table3_<target>.json``.
     """
-    from .gazetteers import load_gazetteers
-    from .matching import match_records
-    from .metrics import evaluate_records
-    from .pipeline import pretrain
-
     out_dir = Path(out_dir)
+    if rows not in ("all", "in-domain"):
+        raise CofeeError(f"rows must be 'all' or 'in-domain', not {rows!r}")
     if in_domain is not None and backbone != "mrc":
         raise CofeeError("the in-domain rows of Table 3 are MRC rows (IN_DOMAIN_ROWS); run them with --backbone mrc")
+    if rows == "in-domain" and in_domain is None:
+        raise CofeeError("rows='in-domain' needs the in-domain settings (the preset's table3_in_domain)")
+    name = f"table3_{_file_name(target)}"
+    results_path = Path(results_dir or out_dir) / f"{name}.json"
+    kept, kept_counts = _kept_table(results_path, target, preset) if rows == "in-domain" else (None, None)
     if seed is None:
         seed = (train_overrides or {}).get("seed")
     seeds = list(seeds) if seeds else [seed if seed is not None else train_config(preset).seed]
     started = time.perf_counter()
     cofee_row = "CoFEE-MRC" if backbone == "mrc" else "CoFEE-BERT"
-    runs_by_seed = {}
-    for s in seeds:
-        common = dict(backbone=backbone, target=target, model=model, preset=preset, work_dir=work_dir,
-                      train_overrides={**(train_overrides or {}), "seed": s}, **overrides)
-        base = out_dir / f"seed{s}"
-        runs_by_seed[s] = {
-            "cofee": pretrain("esi,nee,fet", out=base / "cofee", **common),
-            "nee_only": pretrain("nee", out=base / "nee_only", **common),
-            "ds_only": pretrain("nee", out=base / "ds_only", self_picking=False, **common),
-        }
-        if in_domain is not None:
-            domain = in_domain_settings(target, in_domain)
-            for run_name, stages, extra in IN_DOMAIN_ROWS.values():
-                runs_by_seed[s][run_name] = pretrain(stages, out=base / run_name, **{**common, **domain, **extra})
+    runs_by_seed = {s: _table3_runs(out_dir / f"seed{s}", kept is None, target, in_domain,
+                                    dict(backbone=backbone, target=target, model=model, preset=preset,
+                                         work_dir=work_dir, train_overrides={**(train_overrides or {}), "seed": s},
+                                         **overrides))
+                    for s in seeds}
     first = runs_by_seed[seeds[0]]
     types = first["cofee"]["types"]
-    gaz_dir = first["cofee"]["corpora"]["gazetteers"]
 
     # ---- the one read of the test split ----
     test = _test_records(target, types, preset)
-    which = {"MRC-NER": ("ds_only", "nee"), cofee_row: ("cofee", "fet"), "-FET": ("cofee", "nee"),
-             "-FET-ESI": ("nee_only", "nee")}
+    which = {} if kept is not None else {"MRC-NER": ("ds_only", "nee"), cofee_row: ("cofee", "fet"),
+                                         "-FET": ("cofee", "nee"), "-FET-ESI": ("nee_only", "nee")}
     if in_domain is not None:
         which.update({row: (run_name, "domain") for row, (run_name, _, _) in IN_DOMAIN_ROWS.items()})
-    trained = {name: [(s, out_dir / f"seed{s}" / run / stage / "best", runs[run]["stage_reports"][stage])
-                      for s, runs in runs_by_seed.items()] for name, (run, stage) in which.items()}
-    rows, counts = _score_trained(trained, test)
-    metrics = evaluate_records(test, match_records(test, load_gazetteers(gaz_dir)), per_sentence=True)
-    rows["Gazetteer Matching"] = {**_scores(metrics), "dev_F1": None, "n_seeds": 0, "seeds": [], "model": None}
-    counts["Gazetteer Matching"] = {"-": metrics["sentence_counts"]}
-    reference = _reference_rows(target, test, rows, counts)
-    beyond = list(IN_DOMAIN_ROWS) if in_domain is not None else []
-    for name in beyond:
-        rows[name]["beyond_paper"] = True
-    rows = {name: rows[name] for name in ("Gazetteer Matching", "MRC-NER", cofee_row, "-FET", "-FET-ESI", *beyond,
-                                          *reference)}
-    result = {"command": command, "machine": machine(), "precision": precision_used(preset),
-              "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
-              "target": target, "backbone": backbone, "preset": preset, "types": types, "seeds": seeds,
-              "test_sentences": len(test), "rows": rows,
-              "runs": {f"seed{s}/{name}": {"seconds": rep["seconds"],
-                                           "reused": {st: r.get("reused") for st, r in rep["stage_reports"].items()},
-                                           "dev_f1": {st: r["best_f1"] for st, r in rep["stage_reports"].items()}}
-                       for s, runs in runs_by_seed.items() for name, rep in runs.items()},
-              "data": first["cofee"]["data"], "settings": first["cofee"]["settings"], "model": first["cofee"]["model"],
-              **({"in_domain": {"settings": in_domain_settings(target, in_domain),
-                                "corpus": first["cofee_domain"]["data"]["domain"]}} if in_domain is not None else {}),
-              "seconds": round(time.perf_counter() - started, 1)}
-    name = f"table3_{_file_name(target)}"
-    write_counts(Path(results_dir or out_dir), name, {"split": "test", "target": target, "sentences": len(test),
-                                                      "rows": counts})
-    _write(Path(results_dir or out_dir) / f"{name}.json", result)
+    trained = {row: [(s, out_dir / f"seed{s}" / run / stage / "best", runs[run]["stage_reports"][stage])
+                     for s, runs in runs_by_seed.items()] for row, (run, stage) in which.items()}
+    scored, counts = _score_trained(trained, test)
+    stamp = {"command": command, "machine": machine(), "precision": precision_used(preset),
+             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    runs = {f"seed{s}/{run}": {"seconds": rep["seconds"],
+                               "reused": {st: r.get("reused") for st, r in rep["stage_reports"].items()},
+                               "dev_f1": {st: r["best_f1"] for st, r in rep["stage_reports"].items()}}
+            for s, by_run in runs_by_seed.items() for run, rep in by_run.items()}
+    domain_part = ({"in_domain": {"settings": in_domain_settings(target, in_domain),
+                                  "corpus": first["cofee_domain"]["data"]["domain"]}} if in_domain is not None else {})
+    if kept is not None:
+        result, counts_payload = _merged_result(kept, kept_counts, scored, counts, test, types, stamp,
+                                                seeds=seeds, seconds=round(time.perf_counter() - started, 1))
+        result.update({"runs": {**kept.get("runs", {}), **runs}, **domain_part})
+    else:
+        _add_unseeded_rows(target, test, scored, counts, first["cofee"]["corpora"]["gazetteers"],
+                           cofee_row, in_domain is not None)
+        result = {**stamp, "table": 3, "setting": "weakly supervised (no human labels in training; dev selects models)",
+                  "target": target, "backbone": backbone, "preset": preset, "types": types, "seeds": seeds,
+                  "test_sentences": len(test), "rows": scored,
+                  "runs": runs, "data": first["cofee"]["data"], "settings": first["cofee"]["settings"],
+                  "model": first["cofee"]["model"], **domain_part, "seconds": round(time.perf_counter() - started, 1)}
+        counts_payload = {"split": "test", "target": target, "sentences": len(test), "rows": counts}
+    write_counts(Path(results_dir or out_dir), name, counts_payload)
+    _write(results_path, result)
     return result
 
 

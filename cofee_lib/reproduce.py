@@ -100,9 +100,11 @@ def run_notebooks(preset: str = "default", only: list[str] | None = None, overri
                     tidy_file(executed, path_replacements(dirs, root, preset))
             seconds = time.perf_counter() - start
             ran[book.name] = round(seconds, 1)
-            timings[book.name] = {"seconds": round(seconds, 1), "preset": preset,
-                                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                  "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}"}
+            # a run with -p overrides (a part of a notebook, e.g. rows="in-domain") keeps the whole run's time
+            key = " ".join([book.name, *(f"-p {k} {json.dumps(v)}" for k, v in (overrides or {}).items())])
+            timings[key] = {"seconds": round(seconds, 1), "preset": preset,
+                            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}"}
             with atomic_open(timings_path) as fh:
                 json.dump(timings, fh, indent=2)
     finally:

@@ -88,8 +88,11 @@ def collect(results_dir) -> list[dict]:
                     "dev_F1": _pct(row.get("dev_F1")),
                     "paper_P": theirs.get("P"), "paper_R": theirs.get("R"), "paper_F1": theirs.get("F1"),
                     "F1_minus_paper": None if f1 is None or theirs.get("F1") is None else round(f1 - theirs["F1"], 2),
-                    "differs": diff, "preset": result.get("preset"), "machine": result.get("machine"), "precision": precision_line(result.get("precision")),
-                    "finished": result.get("finished"), "source": path.name,
+                    "differs": diff, "preset": result.get("preset"),
+                    # a row merged in later (rows="in-domain") carries its own machine, precision and date
+                    "machine": row.get("machine", result.get("machine")),
+                    "precision": precision_line(row.get("precision", result.get("precision"))),
+                    "finished": row.get("finished", result.get("finished")), "source": path.name,
                 })
     return rows
 
@@ -130,6 +133,10 @@ def markdown(rows: list[dict], timings: dict | None = None) -> str:
         out.append(f"Source `{first['source']}`, preset `{first['preset']}`, finished {first['finished']} on {first['machine']}; "
                    f"precision {first['precision']}.")
         out.append(f"What differs from the paper: {first['differs']}.")
+        for r in items:
+            if (r["machine"], r["precision"], r["finished"]) != (first["machine"], first["precision"], first["finished"]):
+                out.append(f"Row {r['model']}: run separately, finished {r['finished']} on {r['machine']}; "
+                           f"precision {r['precision']}.")
         out.append("")
         out.append("| model | P | R | F1 | seeds | dev F1 | paper P | paper R | paper F1 | F1 − paper |")
         out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
@@ -209,6 +216,13 @@ def readme_block(results_dir) -> str:
             out.append(f"| {model} | " + " | ".join(cells) + " |")
         out.append("")
     first = rows[0]
+    others = [r for r in rows if r["precision"] != first["precision"]]
+    if others:
+        runs = dict.fromkeys((r["precision"], r["machine"]) for r in others)
+        out.append("Rows run separately at another precision: " + "; ".join(
+            ", ".join(f"{r['model']} ({r['dataset']})" for r in others if (r["precision"], r["machine"]) == run)
+            + f": precision {run[0]}, {run[1]}" for run in runs) + ".")
+        out.append("")
     out.append(f"Preset `{first['preset']}`, {first['machine']}, precision {first['precision']}, "
                f"finished {max(r['finished'] or '' for r in rows)}. "
                "Seeds, dev F1, P/R and what differs from the paper: [results/tables.md](results/tables.md).")
