@@ -124,3 +124,62 @@ def test_the_repository_readme_shows_the_committed_results():
     text = (root / "README.md").read_text(encoding="utf-8")
     block = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
     assert block == readme_block(root / "results").strip(), "run `cofee reproduce --tables` after a default run"
+
+
+IN_DOMAIN = "CoFEE-MRC + in-domain NEE"
+FP32 = {"precision": "fp32", "requested": "auto", "reason": "no native bf16", "hardware": "AMD EPYC, flags: no avx512_bf16"}
+
+
+def _kept(tmp_path):
+    result = _table3(tmp_path)
+    result.update(precision={**FP32, "precision": "bf16", "reason": "native"}, test_sentences=3,
+                  rows={**result["rows"], IN_DOMAIN: {**_row(0.1, 0.1, 0.1), "beyond_paper": True},
+                        "spaCy reference": {"P": 0.6, "R": 0.6, "F1": 0.6, "n_seeds": 0, "seeds": []}},
+                  runs={"seed42/cofee": {"seconds": 1.0}}, merged=[{"rows": [IN_DOMAIN], "finished": "old"}])
+    (tmp_path / "table3_wnut16.json").write_text(json.dumps(result))
+    counts = {"split": "test", "target": "wnut16", "sentences": 3,
+              "rows": {name: {"42": [[1, 1, 1]] * 3} for name in result["rows"]}}
+    (tmp_path / "counts").mkdir()
+    (tmp_path / "counts" / "table3_wnut16.json").write_text(json.dumps(counts))
+    return result, counts
+
+
+def test_in_domain_rows_merge_into_the_kept_table_each_with_its_own_precision(tmp_path):
+    kept, kept_counts = _kept(tmp_path)
+    assert experiments._kept_table(tmp_path / "table3_wnut16.json", "wnut16", "default") == (kept, kept_counts)
+    new = {IN_DOMAIN: _row(0.5, 0.5, 0.5, seeds=(42, 43, 44))}
+    stamp = {"command": "notebooks/06", "machine": "other box", "precision": FP32, "finished": "2026-12-03 08:00:00"}
+    result, counts = experiments._merged_result(kept, kept_counts, new, {IN_DOMAIN: {"42": [[2, 2, 2]] * 3}},
+                                                [{}] * 3, kept["types"], stamp, seeds=[42, 43, 44], seconds=9.5)
+    # the paper's rows first, then the merged row, then the reference row; nothing else moved
+    assert list(result["rows"]) == ["Gazetteer Matching", "MRC-NER", "CoFEE-MRC", "-FET", "-FET-ESI", IN_DOMAIN,
+                                    "spaCy reference"]
+    assert all(result["rows"][k] == kept["rows"][k] for k in result["rows"] if k != IN_DOMAIN)
+    assert result["rows"][IN_DOMAIN]["precision"] == FP32 and result["rows"][IN_DOMAIN]["beyond_paper"]
+    assert result["precision"] == kept["precision"] and result["machine"] == kept["machine"]
+    assert result["merged"] == [{**stamp, "rows": [IN_DOMAIN], "seeds": [42, 43, 44], "seconds": 9.5}]
+    assert counts["rows"][IN_DOMAIN] == {"42": [[2, 2, 2]] * 3}
+    assert counts["rows"]["MRC-NER"] == kept_counts["rows"]["MRC-NER"]
+    (tmp_path / "table3_wnut16.json").write_text(json.dumps(result))
+    rows = {r["model"]: r for r in collect(tmp_path)}
+    assert rows[IN_DOMAIN]["precision"].startswith("fp32") and rows[IN_DOMAIN]["machine"] == "other box"
+    assert rows["MRC-NER"]["precision"].startswith("bf16") and rows["MRC-NER"]["machine"] == "test box"
+    paths = write_tables(tmp_path)
+    assert f"Row {IN_DOMAIN}: run separately, finished 2026-12-03 08:00:00 on other box; precision fp32" \
+        in paths["md"].read_text()
+    from cofee_lib.tables import readme_block
+    assert f"Rows run separately at another precision: {IN_DOMAIN} (wnut16): precision fp32" in readme_block(tmp_path)
+
+
+def test_in_domain_merge_refuses_a_missing_or_different_table(tmp_path):
+    with pytest.raises(CofeeError, match="no Table 3 results to merge"):
+        experiments._kept_table(tmp_path / "table3_wnut16.json", "wnut16", "default")
+    kept, kept_counts = _kept(tmp_path)
+    with pytest.raises(CofeeError, match="not Table 3 for 'wnut16' at preset 'smoke'"):
+        experiments._kept_table(tmp_path / "table3_wnut16.json", "wnut16", "smoke")
+    with pytest.raises(CofeeError, match="not the same table"):
+        experiments._merged_result(kept, kept_counts, {}, {}, [{}] * 5, kept["types"], {}, seeds=[42], seconds=0)
+    with pytest.raises(CofeeError, match="needs the in-domain settings"):
+        experiments.weak_supervision_table("wnut16", tmp_path, rows="in-domain")
+    with pytest.raises(CofeeError, match="rows must be"):
+        experiments.weak_supervision_table("wnut16", tmp_path, rows="some")
