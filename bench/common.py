@@ -228,7 +228,8 @@ def markdown_table(rows: list[dict]) -> str:
             ratio_text = f"{r['ratio']:.1%}"
         else:
             ratio_text = f"{r['ratio']:.2f}x"
-        lines.append(f"| {r['benchmark']} | {r['metric']} | {fmt(r['kit'])}{unit} | {fmt(r['reference'])}{unit} | "
+        kit, ref = (fmt(v) + (unit if v is not None else "") for v in (r["kit"], r["reference"]))
+        lines.append(f"| {r['benchmark']} | {r['metric']} | {kit} | {ref} | "
                      f"{ratio_text} | {r['target']} | {met} |")
     return "\n".join(lines)
 
