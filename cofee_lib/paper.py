@@ -22,6 +22,17 @@ def _numbers() -> dict:
     return json.loads(text)
 
 
+@functools.lru_cache(maxsize=1)
+def _related() -> dict:
+    text = resources.files("cofee_lib").joinpath("resources/related_numbers.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def related_numbers() -> dict:
+    """A deep copy of ``related_numbers.json``: other work's published figures (BOND) and the in-domain goal."""
+    return copy.deepcopy(_related())
+
+
 def paper_numbers() -> dict:
     """A deep copy of everything in ``paper_numbers.json``."""
     return copy.deepcopy(_numbers())

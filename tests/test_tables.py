@@ -183,3 +183,21 @@ def test_in_domain_merge_refuses_a_missing_or_different_table(tmp_path):
         experiments.weak_supervision_table("wnut16", tmp_path, rows="in-domain")
     with pytest.raises(CofeeError, match="rows must be"):
         experiments.weak_supervision_table("wnut16", tmp_path, rows="some")
+
+
+def test_readme_block_sets_the_in_domain_row_against_matching_and_bond(tmp_path):
+    from cofee_lib.paper import related_numbers
+    from cofee_lib.tables import readme_block
+
+    result = _table3(tmp_path, "conll2003")
+    result["rows"][IN_DOMAIN] = _row(0.5, 0.3, 0.30, seeds=(42, 43, 44))   # F1 30, 31, 32 %
+    (tmp_path / "table3_conll2003.json").write_text(json.dumps(result))
+    block = readme_block(tmp_path)
+    bond = related_numbers()["bond"]["F1"]["conll2003"]
+    assert (f"In-domain on conll2003: {IN_DOMAIN} 31.00 ± 1.00 test F1 (3 seeds) against Gazetteer Matching 16.00: "
+            f"+15.00 F1; the goal of +10 (issue 13) is met. BOND's published {bond:.2f} is {bond - 31:.2f} higher") in block
+    result["rows"][IN_DOMAIN] = _row(0.5, 0.3, 0.20)
+    (tmp_path / "table3_conll2003.json").write_text(json.dumps(result))
+    assert "+4.00 F1; the goal of +10 (issue 13) is not met" in readme_block(tmp_path)
+    _table3(tmp_path, "conll2003")   # no in-domain row: no line
+    assert "In-domain on" not in readme_block(tmp_path)
