@@ -288,6 +288,15 @@ def build_store(directory, featurize: Callable[[list], list], records: Iterable[
 
 # ----------------------------------------------------------------------------- reading
 
+def _load_array(path: Path) -> np.ndarray:
+    """One index array of a store; any damage (numpy parses the header as Python literals) is a CofeeError."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:  # ValueError, EOFError, SyntaxError, tokenize.TokenError, OSError, ...
+        raise CofeeError(f"{path}: not a readable index array ({type(exc).__name__}: {exc}); "
+                         "delete the store's folder and the kit builds it again") from None
+
+
 class FeatureStore:
     """A store folder as a read-only sequence of feature dicts (see the module doc)."""
 
@@ -295,20 +304,31 @@ class FeatureStore:
         self.directory = Path(directory)
         try:
             meta = json.loads((self.directory / META).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise CofeeError(f"{self.directory}: not a feature store ({exc})") from None
-        if meta.get("format") != STORE_FORMAT:
-            raise CofeeError(f"{self.directory}: feature store format {meta.get('format')}, expected {STORE_FORMAT}")
+        if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise CofeeError(f"{self.directory}: feature store format {found}, expected {STORE_FORMAT}")
         self.meta = meta
-        schema = meta["schema"]
-        self._plan = [(key, schema["kinds"][key], schema["items"].get(key), schema["strings"].get(key))
-                      for key in schema["keys"]]
-        self._starts = np.load(self.directory / "starts.npy")
-        self._sizes = np.load(self.directory / "sizes.npy")
-        self.lengths = np.load(self.directory / "lengths.npy")
-        self.lengths.setflags(write=False)
-        if not (len(self._starts) == len(self._sizes) == len(self.lengths) == meta["count"]):
+        try:
+            schema = meta["schema"]
+            self._plan = [(key, schema["kinds"][key], schema["items"].get(key), schema["strings"].get(key))
+                          for key in schema["keys"]]
+            count = meta["count"]
+            self._starts, self._sizes, self.lengths = (_load_array(self.directory / f"{name}.npy")
+                                                       for name in ("starts", "sizes", "lengths"))
+            values_size = (self.directory / VALUES).stat().st_size
+        except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError) as exc:
+            raise CofeeError(f"{self.directory}: not a readable feature store ({type(exc).__name__}: {exc}); "
+                             "delete the folder and the kit builds it again") from None
+        arrays = (self._starts, self._sizes, self.lengths)
+        if not (isinstance(count, int) and all(a.ndim == 1 and a.dtype.kind in "iu" and len(a) == count
+                                               for a in arrays)):
             raise CofeeError(f"{self.directory}: index arrays do not match the count in {META}")
+        if count and (self._starts.min() < 0 or self._sizes.min() < 0
+                      or int((self._starts.astype(np.int64) + 4 * self._sizes.astype(np.int64)).max()) > values_size):
+            raise CofeeError(f"{self.directory / VALUES}: truncated or corrupt (a feature lies outside the file)")
+        self.lengths.setflags(write=False)
         self._dtype = np.dtype("<i4")
         self._lock = threading.Lock()
         self._fd = None
@@ -376,7 +396,11 @@ class FeatureStore:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"feature {index} out of range for a store of {n}")
-        return self._decode(self._read_row(i))
+        row = self._read_row(i)
+        try:
+            return self._decode(row)
+        except (IndexError, TypeError, KeyError) as exc:
+            raise CofeeError(f"{self.directory / VALUES}: feature {i} is corrupt ({type(exc).__name__}: {exc})") from None
 
     def take(self, indices) -> list[dict]:
         """The features at ``indices``, in that order."""
