@@ -279,3 +279,21 @@ def test_matching_speed_on_conll2003_train(tmp_path):
     rate = n_tokens / (time.perf_counter() - start)
     assert sum(len(r["spans"]) for r in predictions) > 1000
     assert rate > 200_000  # measured ~1.9M tokens/s on 2 CPU cores; loose bound for slow CI machines
+
+
+def test_gazetteer_coverage_says_which_gazetteer_holds_each_gold_mention():
+    from cofee_lib.datasets.baseline import gazetteer_coverage
+
+    gaz = {"PER": {"Ada Lovelace"}, "LOC": {"Kent", "London"}, "ORG": {"London"}}
+    gold = [{"tokens": ["Ada", "Lovelace", "met", "Kent", "in", "London", "for", "Acme"],
+             "spans": [[0, 1, "PER"], [3, 3, "ORG"], [5, 5, "LOC"], [7, 7, "ORG"], [2, 2, "MISC"]]},
+            {"tokens": ["Kent", "won"], "spans": [[0, 0, "ORG"]]}]
+    cov = gazetteer_coverage(gold, gaz)
+    assert set(cov) == {"PER", "LOC", "ORG"}                     # MISC: no gazetteer, skipped
+    assert {k: cov["PER"][k] for k in ("mentions", "own", "other", "ambiguous", "none")} == \
+        {"mentions": 1, "own": 1, "other": 0, "ambiguous": 0, "none": 0}
+    # "London" is in two types' gazetteers: ambiguous, left untyped, as Matching and D_s leave it
+    assert cov["LOC"]["ambiguous"] == 1 and cov["LOC"]["own_share"] == 0.0
+    assert cov["ORG"]["mentions"] == 3 and cov["ORG"]["other"] == 2 and cov["ORG"]["none"] == 1
+    assert cov["ORG"]["other_types"] == {"LOC": 2} and cov["ORG"]["missed_other"] == [["Kent", 2]]
+    assert cov["ORG"]["missed_none"] == [["Acme", 1]] and cov["ORG"]["one_token"] == 3

@@ -10,6 +10,8 @@ system could find them.
 * :func:`matching_scores`: one list of gold records;
 * :func:`score_matching`: several splits of several datasets, each with the
   gazetteer set named by :func:`cofee_lib.datasets.gazetteer_set`;
+* :func:`gazetteer_coverage`: where the gazetteers miss, gold mention by gold
+  mention (in the gazetteer of its type, of another type, of none);
 * :func:`matching_against_paper`, :func:`paper_matching`: the kit's test
   scores beside the paper's Table 3 "Matching" rows, for the kit datasets
   that stand in for the paper's.
@@ -49,6 +51,46 @@ def matching_scores(gold_records, gazetteers, **options) -> dict:
     scores = evaluate_records(gold, match_records(gold, gazetteers, **options))
     scores["removed_gold"] = dict(sorted(removed.items()))
     return scores
+
+
+def gazetteer_coverage(gold_records, gazetteers, examples: int = 8, **options) -> dict:
+    """Each gold mention looked up whole, as D_s and Matching look up a surface: which gazetteer holds it.
+
+    Per gold type (types no gazetteer has are skipped): ``mentions``; ``own`` (an entry of that
+    type), ``other`` (an entry of another type only, with ``other_types`` counted), ``ambiguous``
+    (an entry of several types, which the kit leaves untyped) and ``none``; ``one_token`` (mentions
+    of one token); ``own_share``; and the ``examples`` most frequent surfaces found under another
+    type and under none (``missed_other``, ``missed_none``: ``[surface, count]``).
+    """
+    from ..matching import GazetteerMatcher
+
+    matcher = gazetteers if isinstance(gazetteers, GazetteerMatcher) else GazetteerMatcher(gazetteers, **options)
+    types = list(matcher.priority)
+    out: dict = {t: Counter() for t in types}
+    other_types: dict = {t: Counter() for t in types}
+    missed: dict = {(t, k): Counter() for t in types for k in ("other", "none")}
+    for rec in gold_records:
+        for start, end, gold in rec["spans"]:
+            if gold not in out:
+                continue
+            surface = rec["tokens"][start:end + 1]
+            found = matcher.entry_type(surface)
+            kind = ("own" if found == gold else "other" if found is not None
+                    else "ambiguous" if matcher.is_entry(surface) else "none")
+            out[gold].update({"mentions": 1, kind: 1, "one_token": int(start == end)})
+            if kind == "other":
+                other_types[gold][found] += 1
+            if kind in ("other", "none"):
+                missed[gold, kind][" ".join(surface)] += 1
+    result = {}
+    for t in types:
+        c = out[t]
+        result[t] = {**{k: c[k] for k in ("mentions", "own", "other", "ambiguous", "none", "one_token")},
+                     "own_share": c["own"] / c["mentions"] if c["mentions"] else None,
+                     "other_types": dict(other_types[t].most_common()),
+                     "missed_other": [list(x) for x in missed[t, "other"].most_common(examples)],
+                     "missed_none": [list(x) for x in missed[t, "none"].most_common(examples)]}
+    return result
 
 
 def score_matching(plan: dict, gazetteers: dict, progress: bool = True, **options) -> dict:
