@@ -52,7 +52,7 @@ SIZES = {
              "peak_n_gpu": 8192, "peak_repeats": 5, "seed": 0},
 }
 TARGET_SPEEDUP = 2.0
-TARGET_MFU_BF16 = 0.45
+TARGET_MFU_BF16 = 0.55   # issue 14: training MFU >= 55% where bf16 exists
 # 2-D batch tensors and the value a padded position gets
 PAD_VALUES = {"attention_mask": 0, "word_index": -1, "token_type_ids": 0, "start_labels": -100,
               "end_labels": -100, "labels": -100}
@@ -229,26 +229,13 @@ def bench_dataset(dataset: str, settings: dict, device, tmp: Path) -> dict:
 
 # --------------------------------------------------------------------------- the benchmark
 
-def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
-    settings = common.check_size(size, SIZES)
-    device = common.device_of_choice()
-    common.say(f"train: measuring the matmul peak on {device}")
-    peaks_before = measure_peaks(settings, device)
-    datasets = {}
-    with tempfile.TemporaryDirectory(prefix="cofee-bench-train-") as tmp:
-        for dataset in settings["datasets"]:
-            datasets[dataset] = bench_dataset(dataset, settings, device, Path(tmp))
-    peaks_after = measure_peaks(settings, device)
-    peaks = {k: max(peaks_before[k], peaks_after[k], key=lambda p: p["gflops"]) for k in peaks_before}
+def summary_rows(datasets: dict, peaks: dict) -> list[dict]:
+    """The summary rows from the measured variants and peaks (also what ``--show`` recomputes, so the
+    targets above are applied to stored measurements too)."""
     summary = []
     for dataset, res in datasets.items():
         v = res["variants"]
         ref = v["reference_pad150_fp32"]
-        for name, peak in (("kit_fp32", peaks["fp32"]), ("kit_bf16", peaks["bf16"])):
-            v[name]["mfu"] = v[name]["model_gflops_per_s"] / peak["gflops"]
-            v[name]["executed_share_of_peak"] = v[name]["executed_gflops_per_s"] / peak["gflops"]
-        ref["mfu"] = ref["model_gflops_per_s"] / peaks["fp32"]["gflops"]
-        ref["executed_share_of_peak"] = ref["executed_gflops_per_s"] / peaks["fp32"]["gflops"]
         speed_bf16 = common.ratio(v["kit_bf16"]["useful_tokens_per_s"], ref["useful_tokens_per_s"])
         speed_fp32 = common.ratio(v["kit_fp32"]["useful_tokens_per_s"], ref["useful_tokens_per_s"])
         summary += [
@@ -266,6 +253,34 @@ def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
                        v["kit_fp32"]["model_gflops_per_s"], peaks["fp32"]["gflops"], "GFLOP/s",
                        v["kit_fp32"]["mfu"], "(none)", None, share=True),
         ]
+    return summary
+
+
+def summary_from(result: dict) -> list[dict]:
+    """The summary rows of a stored result of this benchmark."""
+    return summary_rows(result["datasets"], result["peaks"]["used"])
+
+
+def run(size: str = "full", work_dir="work", progress: bool = True) -> dict:
+    settings = common.check_size(size, SIZES)
+    device = common.device_of_choice()
+    common.say(f"train: measuring the matmul peak on {device}")
+    peaks_before = measure_peaks(settings, device)
+    datasets = {}
+    with tempfile.TemporaryDirectory(prefix="cofee-bench-train-") as tmp:
+        for dataset in settings["datasets"]:
+            datasets[dataset] = bench_dataset(dataset, settings, device, Path(tmp))
+    peaks_after = measure_peaks(settings, device)
+    peaks = {k: max(peaks_before[k], peaks_after[k], key=lambda p: p["gflops"]) for k in peaks_before}
+    for res in datasets.values():
+        v = res["variants"]
+        ref = v["reference_pad150_fp32"]
+        for name, peak in (("kit_fp32", peaks["fp32"]), ("kit_bf16", peaks["bf16"])):
+            v[name]["mfu"] = v[name]["model_gflops_per_s"] / peak["gflops"]
+            v[name]["executed_share_of_peak"] = v[name]["executed_gflops_per_s"] / peak["gflops"]
+        ref["mfu"] = ref["model_gflops_per_s"] / peaks["fp32"]["gflops"]
+        ref["executed_share_of_peak"] = ref["executed_gflops_per_s"] / peaks["fp32"]["gflops"]
+    summary = summary_rows(datasets, peaks)
     return {"name": NAME, "size": size, "settings": settings, "device": str(device),
             "flop_formula": "per sequence of n useful tokens, forward+backward: 6*P*n + 12*L*n^2*h "
                             "(P non-embedding parameters, L layers, h hidden size); model FLOPs count "
