@@ -62,6 +62,15 @@ def parse_overrides(pairs: list[list[str]] | None) -> dict:
     return out
 
 
+def executed_name(name: str, overrides: dict | None) -> str:
+    """File name of a notebook's executed copy: a run with ``-p`` overrides (a part of the notebook)
+    is kept beside the whole run's copy, never over it (``06_x.ipynb`` -> ``06_x.rows-in-domain.ipynb``)."""
+    if not overrides:
+        return name
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", "_".join(f"{k}-{v}" for k, v in sorted(overrides.items()))).strip("-")
+    return f"{Path(name).stem}.{slug[:80].rstrip('-')}.ipynb"
+
+
 def run_notebooks(preset: str = "default", only: list[str] | None = None, overrides: dict | None = None,
                   dirs: dict | None = None, kernel_name: str | None = None, log_output: bool = False) -> dict:
     """Execute the notebooks in order; return ``{notebook: seconds}``.
@@ -87,7 +96,7 @@ def run_notebooks(preset: str = "default", only: list[str] | None = None, overri
         for book in list_notebooks(root, only):
             print(f"[cofee reproduce] {book.name} (preset {preset})", file=sys.stderr, flush=True)
             start = time.perf_counter()
-            executed = executed_dir / book.name
+            executed = executed_dir / executed_name(book.name, overrides)
             try:
                 pm.execute_notebook(str(book), str(executed), parameters=params,
                                     cwd=str(book.parent), kernel_name=kernel_name, progress_bar=True,

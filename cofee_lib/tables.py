@@ -89,6 +89,9 @@ def collect(results_dir) -> list[dict]:
                     "paper_P": theirs.get("P"), "paper_R": theirs.get("R"), "paper_F1": theirs.get("F1"),
                     "F1_minus_paper": None if f1 is None or theirs.get("F1") is None else round(f1 - theirs["F1"], 2),
                     "differs": diff, "preset": result.get("preset"),
+                    "encoder": ENCODERS.get(result.get("model") or "", result.get("model")),
+                    "types": list(result.get("types") or []),
+                    "domain_sentences": ((result.get("in_domain") or {}).get("corpus") or {}).get("sentences_in"),
                     # a row merged in later (rows="in-domain") carries its own machine, precision and date
                     "machine": row.get("machine", result.get("machine")),
                     "precision": precision_line(row.get("precision", result.get("precision"))),
@@ -153,8 +156,9 @@ def markdown(rows: list[dict], timings: dict | None = None) -> str:
         out.append("|---|---|---:|---|---|")
         for name, t in sorted(timings.items()):
             out.append(f"| {name} | {t.get('preset')} | {t.get('seconds', 0):,.0f} | {t.get('finished')} | {t.get('machine')} |")
-        total = sum(t.get("seconds", 0) for t in timings.values())
-        out.append(f"| **all** | | **{total:,.0f}** | | |")
+        # a part of a notebook run again with -p overrides is not another notebook of the batch
+        total = sum(t.get("seconds", 0) for name, t in timings.items() if " -p " not in name)
+        out.append(f"| **all** (whole notebooks; runs with `-p` are parts run again) | | **{total:,.0f}** | | |")
         out.append("")
     return "\n".join(out)
 
@@ -203,8 +207,11 @@ def in_domain_lines(rows: list[dict]) -> list[str]:
                 f"({ours['n_seeds']} seeds) against {goal['over']} {base['F1']:.2f}: {gain:+.2f} F1; the goal of "
                 f"+{goal['margin_F1']} ({goal['where'].split(':')[0]}) is {verdict}.")
         if dataset in bond["F1"]:
+            kit = ", ".join([f"the kit: {ours['encoder']}",
+                             *([f"{ours['domain_sentences']:,} training sentences"] if ours["domain_sentences"] else []),
+                             *([f"scored on {', '.join(ours['types'])}"] if ours["types"] else [])])
             line += (f" BOND's published {bond['F1'][dataset]:.2f} is {bond['F1'][dataset] - ours['F1']:.2f} higher; "
-                     f"it differs in: {bond['differs']}.")
+                     f"it differs in: {bond['setup']}; BOND is scored on {bond['types'][dataset]} ({kit}).")
         out += [line, ""]
     return out
 

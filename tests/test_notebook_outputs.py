@@ -241,3 +241,13 @@ def test_stage_file_finds_what_a_stage_wrote(tmp_path):
         run.stage_file(report, "fet", "clusters.json")
     with pytest.raises(CofeeError, match="wrote no clusters.json"):
         run.stage_file(report, "nee", "clusters.json")
+
+
+def test_a_partial_run_keeps_its_executed_copy_beside_the_whole_runs():
+    from cofee_lib.reproduce import executed_name, parse_overrides
+
+    assert executed_name("06_table3_weak_supervision.ipynb", {}) == "06_table3_weak_supervision.ipynb"
+    over = parse_overrides([["targets", '["conll2003", "wnut16"]'], ["rows", "in-domain"]])
+    name = executed_name("06_table3_weak_supervision.ipynb", over)
+    assert name == "06_table3_weak_supervision.rows-in-domain-targets-conll2003-wnut16.ipynb"
+    assert name != executed_name("06_table3_weak_supervision.ipynb", {"rows": "all"})

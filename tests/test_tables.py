@@ -198,6 +198,18 @@ def test_readme_block_sets_the_in_domain_row_against_matching_and_bond(tmp_path)
             f"+15.00 F1; the goal of +10 (issue 13) is met. BOND's published {bond:.2f} is {bond - 31:.2f} higher") in block
     result["rows"][IN_DOMAIN] = _row(0.5, 0.3, 0.20)
     (tmp_path / "table3_conll2003.json").write_text(json.dumps(result))
+    assert "BOND is scored on PER, LOC, ORG and MISC (the kit: " in block and "scored on PER, LOC, ORG)." in block
     assert "+4.00 F1; the goal of +10 (issue 13) is not met" in readme_block(tmp_path)
     _table3(tmp_path, "conll2003")   # no in-domain row: no line
     assert "In-domain on" not in readme_block(tmp_path)
+
+
+def test_the_batch_total_leaves_out_parts_run_again_with_overrides():
+    from cofee_lib.tables import markdown
+
+    timings = {"06_x.ipynb": {"seconds": 100, "preset": "default"},
+               "07_y.ipynb": {"seconds": 50, "preset": "default"},
+               '06_x.ipynb -p rows "in-domain"': {"seconds": 70, "preset": "default"}}
+    text = markdown([], timings)
+    assert "| 06_x.ipynb -p rows \"in-domain\" | default | 70 |" in text
+    assert "**150**" in text and "**220**" not in text
