@@ -582,6 +582,42 @@ SWEEP_X = {"figure2": {"a": "fraction", "b": "fraction", "c": "delta", "d": "k"}
            "in_domain": {"caps": "cap"}}
 
 
+def run_stamp(preset: str, seeds, command: str) -> dict:
+    """Where, when and how a sweep panel was run: the provenance each panel of ``<name>.json`` keeps."""
+    return {"command": command, "machine": machine(), "precision": precision_used(preset),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds": list(seeds or [])}
+
+
+def kept_panels(results_dir, name: str, target: str, preset: str, run_panels) -> dict:
+    """The panels of the earlier ``<name>.json`` that this run does not run again, to be written back unchanged.
+
+    Each kept point gets its per-sentence counts back from ``counts/<name>.json``; ``panel_runs`` keeps their
+    provenance. Returns ``{}`` when every panel runs. A missing file, or one of another target or preset, is refused.
+    """
+    unknown = sorted(set(run_panels) - set(SWEEP_X[name]))
+    if unknown:
+        raise CofeeError(f"{name}: no panel {', '.join(unknown)} (panels: {', '.join(SWEEP_X[name])})")
+    keep = [panel for panel in SWEEP_X[name] if panel not in run_panels]
+    if not keep:
+        return {}
+    path = Path(results_dir) / f"{name}.json"
+    if not path.is_file():
+        raise CofeeError(f"{path}: not found; run every panel once before running only some of them")
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    if previous.get("target") != target or previous.get("preset") != preset:
+        raise CofeeError(f"{path} holds target {previous.get('target')} at preset {previous.get('preset')}, not "
+                         f"{target} at {preset}: its panels cannot be kept beside this run's")
+    counts_path = Path(results_dir) / "counts" / f"{name}.json"
+    counts = json.loads(counts_path.read_text(encoding="utf-8")) if counts_path.is_file() else {}
+    out = {"panel_runs": {p: r for p, r in (previous.get("panel_runs") or {}).items() if p in keep}}
+    for panel in keep:
+        x = SWEEP_X[name][panel]
+        by_point = {(e["x"], e.get("row"), e.get("seed")): e["counts"] for e in (counts.get("panels") or {}).get(panel, [])}
+        out[panel] = [{**p, "dev_sentence_counts": by_point.get((p[x], p.get("row"), p.get("seed")))}
+                      for p in previous.get(panel) or []]
+    return out
+
+
 def write_sweeps(results_dir, name: str, summary: dict) -> Path:
     """Write ``<name>.json`` (the sweep points, without their per-sentence counts) and ``counts/<name>.json``.
 
