@@ -580,6 +580,8 @@ def in_domain_cap_sweep(target: str, caps, out_dir, preset="default", work_dir=N
 
 SWEEP_X = {"figure2": {"a": "fraction", "b": "fraction", "c": "delta", "d": "k"}, "figure3": {"b": "fraction"},
            "in_domain": {"caps": "cap"}}
+# the notebook parameter holding each panel's grid (a kept panel keeps the grid it ran on)
+SWEEP_GRID = {"figure2": {"a": "pretrain_fractions", "b": "finetune_fractions", "c": "deltas", "d": "ks"}}
 
 
 def run_stamp(preset: str, seeds, command: str) -> dict:
@@ -592,7 +594,7 @@ def kept_panels(results_dir, name: str, target: str, preset: str, run_panels) ->
     """The panels of the earlier ``<name>.json`` that this run does not run again, to be written back unchanged.
 
     Each kept point gets its per-sentence counts back from ``counts/<name>.json``; ``panel_runs`` keeps their
-    provenance. Returns ``{}`` when every panel runs. A missing file, or one of another target or preset, is refused.
+    provenance and ``grid`` the grid they ran on. Returns ``{}`` when every panel runs. A missing file, or one of another target or preset, is refused.
     """
     unknown = sorted(set(run_panels) - set(SWEEP_X[name]))
     if unknown:
@@ -609,7 +611,9 @@ def kept_panels(results_dir, name: str, target: str, preset: str, run_panels) ->
                          f"{target} at {preset}: its panels cannot be kept beside this run's")
     counts_path = Path(results_dir) / "counts" / f"{name}.json"
     counts = json.loads(counts_path.read_text(encoding="utf-8")) if counts_path.is_file() else {}
-    out = {"panel_runs": {p: r for p, r in (previous.get("panel_runs") or {}).items() if p in keep}}
+    out = {"panel_runs": {p: r for p, r in (previous.get("panel_runs") or {}).items() if p in keep},
+           "grid": {key: previous["grid"][key] for p, key in SWEEP_GRID.get(name, {}).items()
+                    if p in keep and key in (previous.get("grid") or {})}}
     for panel in keep:
         x = SWEEP_X[name][panel]
         by_point = {(e["x"], e.get("row"), e.get("seed")): e["counts"] for e in (counts.get("panels") or {}).get(panel, [])}

@@ -20,14 +20,16 @@ def _summary(f1: float, counts) -> dict:
             "b": [_point("fraction", 0.1, 42, f1, counts, row="MRC-NER"),
                   _point("fraction", 0.1, 42, f1 + 0.05, counts, row="CoFEE-MRC")],
             "c": [_point("delta", 0.1, 42, f1, counts)], "d": [_point("k", 8, 42, f1, counts)],
-            "panel_runs": {p: {"finished": "first run"} for p in "abcd"}}
+            "panel_runs": {p: {"finished": "first run"} for p in "abcd"},
+            "grid": {"pretrain_fractions": [0.2, 1.0], "finetune_fractions": [0.1], "deltas": [0.1], "ks": [8]}}
 
 
 def test_the_panels_not_run_again_are_written_back_with_their_counts(tmp_path):
     first = [[1, 1, 2], [0, 1, 1], [2, 2, 2]]
     write_sweeps(tmp_path, "figure2", _summary(0.3, first))
     kept = kept_panels(tmp_path, "figure2", "wnut16", "default", "cd")
-    assert set(kept) == {"a", "b", "panel_runs"} and set(kept["panel_runs"]) == {"a", "b"}
+    assert set(kept) == {"a", "b", "panel_runs", "grid"} and set(kept["panel_runs"]) == {"a", "b"}
+    assert kept["grid"] == {"pretrain_fractions": [0.2, 1.0], "finetune_fractions": [0.1]}
     assert [p["dev_sentence_counts"] for p in kept["a"] + kept["b"]] == [first] * 4
     assert kept["b"][1]["row"] == "CoFEE-MRC" and kept["b"][1]["dev_F1"] == pytest.approx(0.35)
 
