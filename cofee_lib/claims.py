@@ -308,6 +308,12 @@ def judge_all(results_dir) -> tuple[list[dict], list[dict]]:
             elif absent:
                 not_run.append({"id": claim["id"], "target": target,
                                 "reason": f"{item['file']} has no row {', '.join(absent)}"})
+            elif item is not None and "panel" in claim["test"] and not (item["counts"].get("panels") or {}).get(
+                    claim["test"]["panel"]):
+                # a sweep whose panels were run at different times: this panel predates the per-sentence counts
+                not_run.append({"id": claim["id"], "target": target,
+                                "reason": f"{item['file']} has no per-sentence counts for panel "
+                                          f"{claim['test']['panel']} (results/{COUNTS_DIR}/)"})
             elif item is not None:
                 judged.append(judge(claim, item))
             else:

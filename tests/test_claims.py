@@ -124,6 +124,13 @@ def test_sweep_claims(tmp_path):
     assert got["C10"]["estimate"] == pytest.approx(0.03, abs=1e-3) and got["C10"]["verdict"] == "reproduced"
     assert got["C7"]["split"] == "dev"
 
+    # panels run at different times (notebook 08 -p panels d): a panel without counts is listed, not judged
+    only_d = {"split": "dev", "target": "wnut16", "sentences": n, "panels": {"a": [], "b": [], "c": [], "d": panels["d"]}}
+    (tmp_path / "counts" / "figure2.json").write_text(json.dumps(only_d))
+    judged, not_run = claims.judge_all(tmp_path)
+    assert [c["id"] for c in judged] == ["C10"]
+    assert {r["id"]: r["reason"] for r in not_run}["C9"] == "figure2.json has no per-sentence counts for panel c (results/counts/)"
+
 
 def test_results_without_counts_are_listed_not_judged(tmp_path):
     (tmp_path / "table3_wnut16.json").write_text(json.dumps({"table": 3, "target": "wnut16", "rows": {}}))
