@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cofee_lib.errors import CofeeError
-from cofee_lib.experiments import kept_panels, write_sweeps
+from cofee_lib.experiments import kept_panels, notebook_command, write_sweeps
 
 
 def _point(panel_x: str, x, seed, f1, counts, row=None):
@@ -55,3 +55,10 @@ def test_all_panels_keep_nothing_and_bad_requests_are_refused(tmp_path):
         kept_panels(tmp_path, "figure2", "wnut16", "default", "ce")
     with pytest.raises(CofeeError, match="not conll2003 at default"):
         kept_panels(tmp_path, "figure2", "conll2003", "default", "cd")
+
+
+def test_a_run_panel_names_every_override_it_was_given():
+    # the preset's values (None) are not named; a grid override is, as papermill's -p would take it back
+    assert notebook_command("08", "default", panels=None, deltas=None) == "notebooks/08 (preset default)"
+    command = notebook_command("08", "default", panels="c", deltas=[0.05, 0.1, 0.2, 0.5], ks=None, seeds=[42, 43])
+    assert command == 'notebooks/08 (preset default) -p panels c -p deltas [0.05, 0.1, 0.2, 0.5] -p seeds [42, 43]'
