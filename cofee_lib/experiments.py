@@ -590,15 +590,22 @@ def run_stamp(preset: str, seeds, command: str) -> dict:
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds": list(seeds or [])}
 
 
+def override_args(overrides: dict) -> list[str]:
+    """The ``-p NAME VALUE`` words naming a notebook run's overrides, VALUE as JSON (as papermill's ``-p`` takes it).
+
+    One spelling for every record of a run: the timings key of ``cofee reproduce`` and a panel's provenance.
+    """
+    return [f"-p {name} {json.dumps(value)}" for name, value in overrides.items()]
+
+
 def notebook_command(notebook: str, preset: str, **params) -> str:
     """How a notebook run is named in a panel's provenance: the notebook, its preset and each ``-p`` override.
 
     ``params`` are the notebook's parameters as papermill set them, before the preset fills them in: one left at
     None took the preset's value and is not named, so ``-p panels c -p deltas "[0.05, 0.1]"`` is recorded as run.
     """
-    given = "".join(f" -p {name} {value if isinstance(value, str) else json.dumps(value)}"
-                    for name, value in params.items() if value is not None)
-    return f"notebooks/{notebook} (preset {preset}){given}"
+    given = {name: value for name, value in params.items() if value is not None}
+    return " ".join([f"notebooks/{notebook} (preset {preset})", *override_args(given)])
 
 
 def kept_panels(results_dir, name: str, target: str, preset: str, run_panels) -> dict:

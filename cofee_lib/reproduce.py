@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from .errors import CofeeError, atomic_open
+from .experiments import override_args
 from .paths import base_dir, output_dirs, repo_root  # noqa: F401  (re-exported: the reproduce command uses them)
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
@@ -110,7 +111,7 @@ def run_notebooks(preset: str = "default", only: list[str] | None = None, overri
             seconds = time.perf_counter() - start
             ran[book.name] = round(seconds, 1)
             # a run with -p overrides (a part of a notebook, e.g. rows="in-domain") keeps the whole run's time
-            key = " ".join([book.name, *(f"-p {k} {json.dumps(v)}" for k, v in (overrides or {}).items())])
+            key = " ".join([book.name, *override_args(overrides or {})])
             timings[key] = {"seconds": round(seconds, 1), "preset": preset,
                             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}"}

@@ -58,7 +58,7 @@ def test_all_panels_keep_nothing_and_bad_requests_are_refused(tmp_path):
 
 
 def test_a_run_panel_names_every_override_it_was_given():
-    # the preset's values (None) are not named; a grid override is, as papermill's -p would take it back
+    # the preset's values (None) are not named; an override is, spelt as in the timings key of cofee reproduce
     assert notebook_command("08", "default", panels=None, deltas=None) == "notebooks/08 (preset default)"
     command = notebook_command("08", "default", panels="c", deltas=[0.05, 0.1, 0.2, 0.5], ks=None, seeds=[42, 43])
-    assert command == 'notebooks/08 (preset default) -p panels c -p deltas [0.05, 0.1, 0.2, 0.5] -p seeds [42, 43]'
+    assert command == 'notebooks/08 (preset default) -p panels "c" -p deltas [0.05, 0.1, 0.2, 0.5] -p seeds [42, 43]'
