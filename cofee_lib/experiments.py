@@ -461,7 +461,23 @@ def _pretrain_point(out, target, preset, work_dir, model, seed, **overrides) -> 
             "steps": {s: r.get("steps") for s, r in reports.items()},
             "epochs_run": {s: r.get("epochs_run") for s, r in reports.items()},
             "reused": {s: r.get("reused") for s, r in reports.items()}, "seconds": rep["seconds"],
-            "gazetteers": rep["corpora"]["gazetteers"], "dev_sentence_counts": reports["fet"].get("dev_sentence_counts")}
+            "attempts": {s: len(r.get("attempts") or []) + 1 for s, r in reports.items()},
+            "gazetteers": _under_work_dir(rep["corpora"]["gazetteers"], work_dir, preset),
+            "dev_sentence_counts": reports["fet"].get("dev_sentence_counts")}
+
+
+def _work_dir(work_dir, preset: str) -> Path:
+    from .paths import work_dir as default_work_dir
+
+    return Path(work_dir) if work_dir else default_work_dir(preset)
+
+
+def _under_work_dir(path, work_dir, preset: str) -> str:
+    """``path`` relative to the run's work dir where it lies inside it (results files name no machine's paths)."""
+    try:
+        return Path(path).resolve().relative_to(_work_dir(work_dir, preset).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def pretraining_size_sweep(target: str, fractions, out_dir, preset="default", work_dir=None, model=None, seeds=None,
@@ -542,7 +558,7 @@ def gazetteer_size_sweep(target: str, fractions, out_dir, preset="default", work
         runs = [_pretrain_point(Path(out_dir) / f"gazetteer-{f:g}", target, preset, work_dir, model, s,
                                 gazetteer_fraction=f, gazetteer_seed=gazetteer_seed, **kw)
                 for s in _seeds(preset, seeds)]
-        gaz = load_gazetteers(runs[0]["gazetteers"])
+        gaz = load_gazetteers(_work_dir(work_dir, preset) / runs[0]["gazetteers"])
         dev = dev_records(target, [t for t in gaz], stage_settings(preset))
         matching = evaluate_records(dev, match_records(dev, gaz), per_sentence=True)
         entries = {t: len(e) for t, e in gaz.items()}

@@ -30,6 +30,7 @@ re-initialises the head after every clustering.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -350,13 +351,64 @@ class FineGrainedTyping(TrainHooks):
 
 # --------------------------------------------------------------------------- stage runners
 
-def run_summary(result) -> dict:
-    """The engine's TrainResult as the fields of a stage report."""
-    return {"best_f1": result.best_f1, "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
+def run_summary(result, attempts: list | None = None) -> dict:
+    """The engine's TrainResult as the fields of a stage report (``attempts``: the runs
+    :func:`train_until_learning` made before this one, none where it learned at once)."""
+    return {"attempts": attempts or [], "best_f1": result.best_f1, "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
             "history": result.history, "tokens_per_second": result.tokens_per_second,
             "train_seconds": result.train_seconds, "steps": result.steps, "best_dir": result.best_dir,
             "precision": result.precision, "num_threads": result.num_threads, "epochs_run": result.epochs_run,
             "stopped_early": result.stopped_early, "dev_sentence_counts": result.best_sentence_counts}
+
+
+RETRY_FILE = "retry.json"
+
+
+def train_until_learning(model, train_records, dev_records, config: TrainConfig, out_dir, make_hooks=None,
+                         resume: bool = False):
+    """:func:`~cofee_lib.engine.train`, trained again where the stage has not started to learn.
+
+    A run whose best dev F1 ends below ``config.min_dev_f1`` (a small share of D_s gives a few
+    steps per epoch, and a model that has not yet pushed any span past the 0.5 threshold scores
+    ~0) is trained again from the weights it started with, with ``min_steps`` doubled (at least
+    twice the steps it took), at most ``config.retries`` times. The last attempt is the result,
+    even if it is not better: each attempt is selected on dev, and the earlier ones are recorded
+    (``attempts``: their ``min_steps``, ``steps`` and best dev F1; their logs as
+    ``log.attempt<N>.jsonl``). ``make_hooks(fresh)`` builds the stage's hooks for each attempt
+    (``fresh``: not resuming a checkpoint). Returns ``(result, hooks, attempts)``.
+
+    ``resume`` continues the attempt that was running (``retry.json`` records which).
+    """
+    out_dir = Path(out_dir)
+    retry_path = out_dir / RETRY_FILE
+    attempts: list[dict] = []
+    if resume and retry_path.exists():
+        saved = json.loads(retry_path.read_text())
+        attempts = saved["attempts"]
+        config = dataclasses.replace(config, min_steps=saved["min_steps"])
+    start = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+             if config.min_dev_f1 > 0 and len(attempts) < config.retries else None)
+    while True:
+        fresh = not (resume and find_checkpoint(out_dir) is not None)
+        hooks = make_hooks(fresh) if make_hooks is not None else None
+        result = train(model, train_records, dev_records, config, out_dir, hooks=hooks, resume=resume and not fresh,
+                       overwrite=bool(attempts))
+        if result.best_f1 >= config.min_dev_f1 or len(attempts) >= config.retries or start is None:
+            break
+        attempts.append({"attempt": len(attempts) + 1, "min_steps": config.min_steps, "steps": result.steps,
+                         "epochs_run": result.epochs_run, "best_f1": result.best_f1, "best_epoch": result.best_epoch})
+        print(f"{out_dir.name}: best dev F1 {result.best_f1:.3f} < min_dev_f1 {config.min_dev_f1:g} after "
+              f"{result.steps} steps: training again from the start with min_steps "
+              f"{2 * max(config.min_steps, result.steps)}", flush=True)
+        if (out_dir / "log.jsonl").exists():
+            (out_dir / "log.jsonl").replace(out_dir / f"log.attempt{len(attempts)}.jsonl")
+        config = dataclasses.replace(config, min_steps=2 * max(config.min_steps, result.steps))
+        with atomic_open(retry_path) as fh:
+            json.dump({"min_steps": config.min_steps, "attempts": attempts}, fh)
+        model.load_state_dict(start)
+        resume = False
+    retry_path.unlink(missing_ok=True)
+    return result, hooks, attempts
 
 
 def run_esi(model, d_g: list[dict], dev: list[dict], config: TrainConfig, out_dir, resume: bool = False) -> dict:
@@ -364,9 +416,9 @@ def run_esi(model, d_g: list[dict], dev: list[dict], config: TrainConfig, out_di
     out_dir = Path(out_dir)
     train_records = as_untyped(d_g)
     dev_records = as_untyped(dev)
-    result = train(model, train_records, dev_records, config, out_dir, resume=resume)
+    result, _, attempts = train_until_learning(model, train_records, dev_records, config, out_dir, resume=resume)
     report = {"stage": "esi", "train": label_set_stats(train_records, [ESI_TYPE]),
-              "dev_sentences": len(dev_records), **run_summary(result)}
+              "dev_sentences": len(dev_records), **run_summary(result, attempts)}
     write_report(out_dir / "report.json", report)
     return report
 
@@ -375,14 +427,17 @@ def run_nee(model, d_s: list[dict], dev: list[dict], config: TrainConfig, out_di
             gold_for_d_s: list[dict] | None = None, resume: bool = False) -> dict:
     """Stage 2: NEE with iterative self-picking; writes ``ds_best.jsonl`` (D_s^best) beside ``best/``."""
     out_dir = Path(out_dir)
-    hook = SelfPicking(d_s, model.types, settings.delta, settings.relabel, gold_for_d_s,
-                       batch_size=config.eval_batch_size, pick_when_dev_zero=settings.pick_when_dev_zero)
-    result = train(model, d_s, keep_types(dev, model.types), config, out_dir, hooks=hook, resume=resume)
+    def make_hook(fresh):
+        return SelfPicking(d_s, model.types, settings.delta, settings.relabel, gold_for_d_s,
+                           batch_size=config.eval_batch_size, pick_when_dev_zero=settings.pick_when_dev_zero)
+
+    result, hook, attempts = train_until_learning(model, d_s, keep_types(dev, model.types), config, out_dir,
+                                                  make_hook, resume=resume)
     write_jsonl(out_dir / "ds_best.jsonl", hook.best)
     report = {"stage": "nee", "delta": settings.delta, "relabel": settings.relabel,
               "gazetteer_labels": label_set_stats(d_s, model.types),
               "best_label_set": label_set_stats(hook.best, model.types),
-              "iterations": hook.history, **run_summary(result)}
+              "iterations": hook.history, **run_summary(result, attempts)}
     write_report(out_dir / "report.json", report)
     return report
 
@@ -391,10 +446,11 @@ def run_nee_without_picking(model, d_s: list[dict], dev: list[dict], config: Tra
                             resume: bool = False) -> dict:
     """Table 3's MRC-NER row: NEE on the gazetteer labels of D_s, no self-picking (D_s^best = D_s)."""
     out_dir = Path(out_dir)
-    result = train(model, d_s, keep_types(dev, model.types), config, out_dir, resume=resume)
+    result, _, attempts = train_until_learning(model, d_s, keep_types(dev, model.types), config, out_dir,
+                                               resume=resume)
     write_jsonl(out_dir / "ds_best.jsonl", d_s)
     report = {"stage": "nee", "self_picking": False, "gazetteer_labels": label_set_stats(d_s, model.types),
-              **run_summary(result)}
+              **run_summary(result, attempts)}
     write_report(out_dir / "report.json", report)
     return report
 
@@ -403,16 +459,21 @@ def run_fet(model, ds_best: list[dict], dev: list[dict], config: TrainConfig, ou
             resume: bool = False) -> dict:
     """Stage 3: FET on D_s^best with L_MRC + gamma * L_clus, re-clustering every epoch."""
     out_dir = Path(out_dir)
-    hook = FineGrainedTyping(ds_best, model.hidden_size, settings.k, settings.gamma, settings.variance,
-                             settings.head_follow, settings.kmeans_restarts, seed=config.seed,
-                             batch_size=config.eval_batch_size)
-    if not (resume and find_checkpoint(out_dir) is not None):
-        hook.to(hook.device)
-        hook.cluster(model, epoch=0)  # Algorithm 1, line 15: cluster with theta_best
-    result = train(model, ds_best, keep_types(dev, model.types), config, out_dir, hooks=hook, resume=resume)
+
+    def make_hook(fresh):
+        hook = FineGrainedTyping(ds_best, model.hidden_size, settings.k, settings.gamma, settings.variance,
+                                 settings.head_follow, settings.kmeans_restarts, seed=config.seed,
+                                 batch_size=config.eval_batch_size)
+        if fresh:
+            hook.to(hook.device)
+            hook.cluster(model, epoch=0)  # Algorithm 1, line 15: cluster with theta_best
+        return hook
+
+    result, hook, attempts = train_until_learning(model, ds_best, keep_types(dev, model.types), config, out_dir,
+                                                  make_hook, resume=resume)
     write_report(out_dir / "clusters.json", hook.clusters_file(result.best_epoch))
     report = {"stage": "fet", "k": settings.k, "gamma": settings.gamma, "variance": settings.variance,
               "head_follow": settings.head_follow, "train": label_set_stats(ds_best, model.types),
-              "clusterings": hook.history, **run_summary(result)}
+              "clusterings": hook.history, **run_summary(result, attempts)}
     write_report(out_dir / "report.json", report)
     return report

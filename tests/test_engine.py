@@ -253,6 +253,73 @@ def test_min_steps_adds_epochs_and_holds_off_early_stopping(tmp_path):
     assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-15)
 
 
+# ------------------------------------------------------------------ a stage that has not started to learn
+
+
+def _attempt_recorder(model, starts):
+    """make_hooks for train_until_learning that records the weights each attempt starts from."""
+    def make_hooks(fresh):
+        starts.append((fresh, {k: v.clone() for k, v in model.state_dict().items()}))
+        return None
+    return make_hooks
+
+
+def test_a_stage_that_learns_is_trained_once_and_as_plain_train(tmp_path):
+    from cofee_lib.stages import train_until_learning
+
+    plain = train(fresh(), TRAIN, DEV, cfg(epochs=2), tmp_path / "plain")
+    result, _, attempts = train_until_learning(fresh(), TRAIN, DEV, cfg(epochs=2, min_dev_f1=0.05), tmp_path / "r")
+    assert attempts == [] and result.best_f1 > 0.05
+    assert metrics_of(result) == metrics_of(plain)
+    assert not (tmp_path / "r" / "retry.json").exists() and not list((tmp_path / "r").glob("log.attempt*"))
+
+
+def test_a_stage_below_min_dev_f1_is_trained_again_from_its_start_with_twice_the_steps(tmp_path):
+    from cofee_lib.stages import train_until_learning
+
+    per_epoch = len(make_batches([1] * len(TRAIN), 8, 0, 7))   # 25 batches of 8 features
+    model = fresh()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    starts = []
+    # a learning rate too small to learn anything, and a floor no run reaches: every retry is taken
+    result, _, attempts = train_until_learning(model, TRAIN, DEV, cfg(epochs=1, lr=1e-9, min_dev_f1=0.99, retries=2),
+                                               tmp_path, _attempt_recorder(model, starts))
+    assert [(a["attempt"], a["min_steps"], a["steps"]) for a in attempts] == [(1, 0, per_epoch),
+                                                                              (2, 2 * per_epoch, 2 * per_epoch)]
+    assert result.steps == 4 * per_epoch and result.epochs_run == 4   # the last attempt: min_steps 100
+    assert all(a["best_f1"] < 0.99 for a in attempts)
+    # every attempt started fresh from the weights the stage was given
+    assert len(starts) == 3 and all(fr for fr, _ in starts)
+    assert all(torch.equal(w[k], start[k]) for _, w in starts for k in start)
+    assert (tmp_path / "log.attempt1.jsonl").is_file() and (tmp_path / "log.attempt2.jsonl").is_file()
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 4
+    assert not (tmp_path / "retry.json").exists()
+    # retries=0 keeps the one run, below the floor or not
+    result, _, attempts = train_until_learning(fresh(), TRAIN, DEV, cfg(epochs=1, lr=1e-9, min_dev_f1=0.99,
+                                                                        retries=0), tmp_path / "once")
+    assert attempts == [] and result.steps == per_epoch
+
+
+def test_resume_continues_the_attempt_that_was_running(tmp_path):
+    from cofee_lib.stages import train_until_learning
+
+    per_epoch = len(make_batches([1] * len(TRAIN), 8, 0, 7))
+    tmp_path.mkdir(exist_ok=True)
+    earlier = [{"attempt": 1, "min_steps": 0, "steps": per_epoch, "epochs_run": 1, "best_f1": 0.0, "best_epoch": 1}]
+    (tmp_path / "retry.json").write_text(json.dumps({"min_steps": 2 * per_epoch, "attempts": earlier}))
+    result, _, attempts = train_until_learning(fresh(), TRAIN, DEV, cfg(epochs=1, min_dev_f1=0.05), tmp_path,
+                                               resume=True)
+    assert attempts == earlier and result.steps == 2 * per_epoch and result.best_f1 >= 0.05
+    assert not (tmp_path / "retry.json").exists()
+
+
+def test_min_dev_f1_and_retries_are_checked():
+    with pytest.raises(CofeeError, match="min_dev_f1"):
+        cfg(min_dev_f1=1.5).validate()
+    with pytest.raises(CofeeError, match="retries"):
+        cfg(retries=-1).validate()
+
+
 def test_bad_settings_and_inputs(tmp_path):
     with pytest.raises(CofeeError, match="batch_size"):
         train(fresh(), TRAIN, DEV, cfg(batch_size=0), tmp_path)
