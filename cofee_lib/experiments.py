@@ -462,8 +462,15 @@ def _pretrain_point(out, target, preset, work_dir, model, seed, **overrides) -> 
             "epochs_run": {s: r.get("epochs_run") for s, r in reports.items()},
             "reused": {s: r.get("reused") for s, r in reports.items()}, "seconds": rep["seconds"],
             "attempts": {s: len(r.get("attempts") or []) + 1 for s, r in reports.items()},
+            "precision": {s: _precision_of(r) for s, r in reports.items()},
             "gazetteers": _under_work_dir(rep["corpora"]["gazetteers"], work_dir, preset),
             "dev_sentence_counts": reports["fet"].get("dev_sentence_counts")}
+
+
+def _precision_of(report: dict) -> str | None:
+    """The precision a run trained in (``fp32`` / ``bf16``), as its report recorded it (a reused run: when it ran)."""
+    precision = report.get("precision")
+    return precision.get("precision") if isinstance(precision, dict) else precision
 
 
 def _work_dir(work_dir, preset: str) -> Path:
@@ -538,7 +545,7 @@ def finetuning_size_sweep(target: str, fractions, out_dir, preset="default", wor
                 points.append({"fraction": f, "row": row, "seed": s, "train_sentences": len(train),
                                "dev_F1": rep["best_f1"], "best_epoch": rep["best_epoch"], "steps": rep.get("steps"),
                                "epochs_run": rep.get("epochs_run"), "reused": rep.get("reused"),
-                               "dev_sentence_counts": rep.get("dev_sentence_counts")})
+                               "precision": _precision_of(rep), "dev_sentence_counts": rep.get("dev_sentence_counts")})
     return points
 
 

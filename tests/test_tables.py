@@ -126,6 +126,26 @@ def test_the_repository_readme_shows_the_committed_results():
     assert block == readme_block(root / "results").strip(), "run `cofee reproduce --tables` after a default run"
 
 
+def test_no_committed_sweep_point_is_at_zero_and_each_records_its_steps():
+    """Issue 12: a point at F1 0.0 is a recipe failure (min_steps, patience and min_dev_f1 are there to prevent it)."""
+    from cofee_lib.reproduce import repo_root
+
+    results = repo_root() / "results"
+    trained = []
+    for name, panels in (("figure2.json", "abcd"), ("figure3.json", "b")):
+        if not (results / name).is_file():
+            continue
+        sweeps = json.loads((results / name).read_text(encoding="utf-8"))
+        trained += [(name, panel, p) for panel in panels for p in sweeps.get(panel, []) if p.get("seed") is not None]
+    if not trained:
+        pytest.skip("no committed sweeps")
+    assert all(p["dev_F1"] > 0 for _, _, p in trained), [(n, pa, p.get("seed")) for n, pa, p in trained
+                                                         if not p["dev_F1"] > 0]
+    assert all(p.get("steps") for _, _, p in trained)
+    # a re-run panel names its gazetteers relative to the work dir, not by a machine's path
+    assert all(not str(p.get("gazetteers", "")).startswith("/") for n, _, p in trained if n == "figure3.json")
+
+
 IN_DOMAIN = "CoFEE-MRC + in-domain NEE"
 FP32 = {"precision": "fp32", "requested": "auto", "reason": "no native bf16", "hardware": "AMD EPYC, flags: no avx512_bf16"}
 
