@@ -354,7 +354,8 @@ class FineGrainedTyping(TrainHooks):
 def run_summary(result, attempts: list | None = None) -> dict:
     """The engine's TrainResult as the fields of a stage report (``attempts``: the runs
     :func:`train_until_learning` made before this one, none where it learned at once)."""
-    return {"attempts": attempts or [], "best_f1": result.best_f1, "best_epoch": result.best_epoch, "best_metrics": result.best_metrics,
+    return {"attempts": attempts or [], "best_f1": result.best_f1, "best_epoch": result.best_epoch,
+            "best_metrics": result.best_metrics,
             "history": result.history, "tokens_per_second": result.tokens_per_second,
             "train_seconds": result.train_seconds, "steps": result.steps, "best_dir": result.best_dir,
             "precision": result.precision, "num_threads": result.num_threads, "epochs_run": result.epochs_run,
@@ -427,6 +428,7 @@ def run_nee(model, d_s: list[dict], dev: list[dict], config: TrainConfig, out_di
             gold_for_d_s: list[dict] | None = None, resume: bool = False) -> dict:
     """Stage 2: NEE with iterative self-picking; writes ``ds_best.jsonl`` (D_s^best) beside ``best/``."""
     out_dir = Path(out_dir)
+
     def make_hook(fresh):
         return SelfPicking(d_s, model.types, settings.delta, settings.relabel, gold_for_d_s,
                            batch_size=config.eval_batch_size, pick_when_dev_zero=settings.pick_when_dev_zero)
