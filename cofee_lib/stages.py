@@ -384,9 +384,14 @@ def train_until_learning(model, train_records, dev_records, config: TrainConfig,
     retry_path = out_dir / RETRY_FILE
     attempts: list[dict] = []
     if resume and retry_path.exists():
-        saved = json.loads(retry_path.read_text())
-        attempts = saved["attempts"]
-        config = dataclasses.replace(config, min_steps=saved["min_steps"])
+        try:
+            saved = json.loads(retry_path.read_text(encoding="utf-8"))
+            attempts, min_steps = list(saved["attempts"]), int(saved["min_steps"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CofeeError(f"{retry_path}: expected the retry state this kit writes (a JSON object with "
+                             f"'min_steps' and 'attempts'), could not read it ({exc}); start the stage again "
+                             f"without --resume") from None
+        config = dataclasses.replace(config, min_steps=min_steps)
     start = ({k: v.detach().clone() for k, v in model.state_dict().items()}
              if config.min_dev_f1 > 0 and len(attempts) < config.retries else None)
     while True:

@@ -313,6 +313,16 @@ def test_resume_continues_the_attempt_that_was_running(tmp_path):
     assert not (tmp_path / "retry.json").exists()
 
 
+def test_a_broken_retry_state_is_named_on_resume(tmp_path):
+    from cofee_lib.stages import train_until_learning
+
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "retry.json").write_text("{not json")
+    with pytest.raises(CofeeError, match="retry.json.*min_steps"):
+        train_until_learning(fresh(), TRAIN, DEV, cfg(epochs=1, min_dev_f1=0.05), tmp_path, resume=True)
+    assert not (tmp_path / "log.jsonl").exists() and not (tmp_path / "best").exists()
+
+
 def test_min_dev_f1_and_retries_are_checked():
     with pytest.raises(CofeeError, match="min_dev_f1"):
         cfg(min_dev_f1=1.5).validate()
